@@ -1,0 +1,528 @@
+/* Reading a policy file into struct policy, with file:line errors that say
+ * what is allowed. */
+#include "policy.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <ini.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/capability.h>
+
+#include "../sandbox/util.h"
+
+struct parse_ctx {
+        struct policy *p;
+        const char *file;
+        unsigned line;
+        bool failed;
+        bool seen_exec;
+        const char *text;               /* string input, or NULL */
+        FILE *f;
+};
+
+typedef int (*key_parser)(struct policy *p, const char *value, char *why, size_t n);
+
+#define WHY(...) (snprintf(why, n, __VA_ARGS__), -EINVAL)
+
+static int set_string(char **dst, const char *value) {
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*dst);
+        *dst = s;
+        return 0;
+}
+
+static int k_exec(struct policy *p, const char *v, char *why, size_t n) {
+        char **argv = NULL;
+        if (split_words(v, &argv) < 0)
+                return WHY("cannot split '%s' into words (unbalanced quote, or empty)", v);
+        if (argv[0][0] != '/') {
+                strv_free(argv);
+                return WHY("the program must be an absolute path, not '%s'", v);
+        }
+        strv_free(p->argv);
+        p->argv = argv;
+        return 0;
+}
+
+static int k_directory(struct policy *p, const char *v, char *why, size_t n) {
+        if (v[0] != '/')
+                return WHY("must be an absolute path, not '%s'", v);
+        return set_string(&p->directory, v);
+}
+
+static int k_user(struct policy *p, const char *v, char *why, size_t n) {
+        (void)why, (void)n;
+        return set_string(&p->user, v);
+}
+
+static int k_group(struct policy *p, const char *v, char *why, size_t n) {
+        (void)why, (void)n;
+        return set_string(&p->group, v);
+}
+
+static int k_environment(struct policy *p, const char *v, char *why, size_t n) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v)
+                return WHY("must be KEY=VALUE, not '%s'", v);
+        for (const char *c = v; c < eq; c++)
+                if (!isalnum((unsigned char)*c) && *c != '_')
+                        return WHY("'%.*s' is not a valid variable name", (int)(eq - v), v);
+        return strv_push(&p->env, strdup(v));
+}
+
+static int k_port(struct policy *p, const char *v, char *why, size_t n) {
+        struct port_map m;
+        if (parse_port_map(v, &m) < 0)
+                return WHY("must be PUBLIC:INSIDE[/tcp|/udp] with ports 1-65535, not '%s'", v);
+        if (p->n_ports >= POLICY_PORTS_MAX)
+                return WHY("at most %d ports", POLICY_PORTS_MAX);
+        for (unsigned i = 0; i < p->n_ports; i++)
+                if (p->ports[i].public_port == m.public_port && p->ports[i].proto == m.proto)
+                        return WHY("public port %u/%s is listed twice", m.public_port,
+                                   proto_to_string(m.proto));
+        p->ports[p->n_ports++] = m;
+        return 0;
+}
+
+static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+        char *end;
+
+        if (split_words(v, &w) < 0)
+                return WHY("empty probe");
+        if (strcmp(w[0], "tcp") == 0 && !w[1]) {
+                p->probe = PROBE_TCP;
+                return 0;
+        }
+        if (strcmp(w[0], "http") == 0 && strv_length(w) == 4 && strcmp(w[1], "GET") == 0 &&
+            w[2][0] == '/') {
+                long st = strtol(w[3], &end, 10);
+                if (*end || st < 100 || st > 599)
+                        return WHY("'%s' is not an HTTP status", w[3]);
+                p->probe = PROBE_HTTP;
+                p->probe_status = (int)st;
+                return set_string(&p->probe_path, w[2]);
+        }
+        return WHY("must be 'tcp' or 'http GET /PATH STATUS', not '%s'", v);
+}
+
+#define DURATION_KEY(fn, field)                                                         \
+        static int fn(struct policy *p, const char *v, char *why, size_t n) {           \
+                if (parse_duration(v, &p->field) < 0)                                   \
+                        return WHY("'%s' is not a duration (use e.g. 200ms, 10s, 2m)", v); \
+                return 0;                                                               \
+        }
+DURATION_KEY(k_ready_timeout, ready_timeout_usec)
+DURATION_KEY(k_settle, settle_usec)
+DURATION_KEY(k_drain_timeout, drain_timeout_usec)
+
+static int parse_count(const char *v, uint64_t max, uint64_t *ret) {
+        char *end;
+        unsigned long long x;
+        if (!isdigit((unsigned char)*v))
+                return -EINVAL;
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        if (errno || *end || x > max)
+                return -EINVAL;
+        *ret = x;
+        return 0;
+}
+
+static int k_quiet(struct policy *p, const char *v, char *why, size_t n) {
+        uint64_t x;
+        if (strcmp(v, "baseline") == 0) {
+                p->quiet_procs = QUIET_BASELINE;
+                return 0;
+        }
+        if (parse_count(v, 1000000, &x) < 0)
+                return WHY("must be 'baseline' or a number of processes, not '%s'", v);
+        p->quiet_procs = (int)x;
+        return 0;
+}
+
+static int k_stop_signal(struct policy *p, const char *v, char *why, size_t n) {
+        if (parse_signal(v, &p->stop_signal) < 0)
+                return WHY("must be none, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 "
+                           "or SIGWINCH, not '%s'", v);
+        return 0;
+}
+
+static int k_memory(struct policy *p, const char *v, char *why, size_t n) {
+        if (parse_size(v, &p->memory_max) < 0 || p->memory_max < (4ULL << 20))
+                return WHY("must be a size of at least 4M (e.g. 512M, 2G), not '%s'", v);
+        return 0;
+}
+
+static int k_pids(struct policy *p, const char *v, char *why, size_t n) {
+        if (parse_count(v, 4194304, &p->pids_max) < 0 || p->pids_max == 0)
+                return WHY("must be a number of processes >= 1, not '%s'", v);
+        return 0;
+}
+
+static int k_cpu(struct policy *p, const char *v, char *why, size_t n) {
+        char *end;
+        double c = strtod(v, &end);
+        if (end == v || *end || c < 0.01 || c > 4096)
+                return WHY("must be a number of CPUs such as 0.5 or 2, not '%s'", v);
+        p->cpu_milli = (uint64_t)(c * 1000 + 0.5);
+        return 0;
+}
+
+static int k_nofile(struct policy *p, const char *v, char *why, size_t n) {
+        if (parse_count(v, 1 << 20, &p->nofile) < 0 || p->nofile < 16)
+                return WHY("must be a number of files from 16 to 1048576, not '%s'", v);
+        return 0;
+}
+
+static int k_core(struct policy *p, const char *v, char *why, size_t n) {
+        if (strcmp(v, "0") == 0)
+                p->core = 0;
+        else if (parse_size(v, &p->core) < 0)
+                return WHY("must be 0 or a size (e.g. 512M), not '%s'", v);
+        p->core_set = true;
+        return 0;
+}
+
+static int parse_bool(const char *v, bool *ret) {
+        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+                *ret = true;
+        else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+#define BOOL_KEY(fn, field)                                                     \
+        static int fn(struct policy *p, const char *v, char *why, size_t n) {   \
+                if (parse_bool(v, &p->field) < 0)                               \
+                        return WHY("must be yes or no, not '%s'", v);           \
+                return 0;                                                       \
+        }
+BOOL_KEY(k_uts, new_uts)
+BOOL_KEY(k_ipc, new_ipc)
+BOOL_KEY(k_private_tmp, private_tmp)
+
+static int k_capabilities(struct policy *p, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+        uint64_t caps = 0;
+
+        if (split_words(v, &w) < 0)
+                return WHY("empty; use 'none' or capability names");
+        for (char **c = w; *c; c++) {
+                cap_value_t cv;
+                size_t len = strlen(*c);
+                if (len && (*c)[len - 1] == ',')
+                        (*c)[len - 1] = 0;
+                if (strcmp(*c, "none") == 0 && !w[1])
+                        break;
+                if (cap_from_name(*c, &cv) < 0 || strncasecmp(*c, "CAP_", 4) != 0)
+                        return WHY("'%s' is not a capability name (e.g. CAP_NET_BIND_SERVICE), "
+                                   "or 'none'", *c);
+                caps |= 1ULL << cv;
+        }
+        p->caps = caps;
+        p->caps_set = true;
+        return 0;
+}
+
+static int k_seccomp(struct policy *p, const char *v, char *why, size_t n) {
+        if (strcmp(v, "default") != 0 && strcmp(v, "strict") != 0 && strcmp(v, "none") != 0 &&
+            v[0] != '/')
+                return WHY("must be 'default', 'strict', 'none' or an absolute path, not '%s'", v);
+        return set_string(&p->seccomp, v);
+}
+
+static const struct key_def {
+        const char *section, *key;
+        key_parser parse;
+        bool repeatable;
+} keys[] = {
+        { "service", "exec", k_exec, false },
+        { "service", "directory", k_directory, false },
+        { "service", "user", k_user, false },
+        { "service", "group", k_group, false },
+        { "service", "environment", k_environment, true },
+        { "listen", "port", k_port, true },
+        { "ready", "probe", k_probe, false },
+        { "ready", "timeout", k_ready_timeout, false },
+        { "drain", "quiet-procs", k_quiet, false },
+        { "drain", "settle", k_settle, false },
+        { "drain", "stop-signal", k_stop_signal, false },
+        { "drain", "timeout", k_drain_timeout, false },
+        { "limits", "memory", k_memory, false },
+        { "limits", "pids", k_pids, false },
+        { "limits", "cpu", k_cpu, false },
+        { "limits", "nofile", k_nofile, false },
+        { "limits", "core", k_core, false },
+        { "sandbox", "capabilities", k_capabilities, false },
+        { "sandbox", "seccomp", k_seccomp, false },
+        { "sandbox", "uts", k_uts, false },
+        { "sandbox", "ipc", k_ipc, false },
+        { "sandbox", "private-tmp", k_private_tmp, false },
+};
+
+static void fail(struct parse_ctx *c, const char *fmt, ...) _printf_(2, 3);
+static void fail(struct parse_ctx *c, const char *fmt, ...) {
+        char msg[768];
+        va_list ap;
+
+        if (c->failed)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        err_setx(EINVAL, "%s:%u: %s", c->file, c->line, msg);
+        c->failed = true;
+}
+
+static void allowed_keys(const char *section, char *buf, size_t n) {
+        size_t used = 0;
+        buf[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                if (strcmp(keys[i].section, section) == 0)
+                        used += snprintf(buf + used, used < n ? n - used : 0, "%s%s",
+                                         used ? ", " : "", keys[i].key);
+}
+
+static int handler(void *user, const char *section, const char *key, const char *value) {
+        struct parse_ctx *c = user;
+        _cleanup_free_ char *v = strdup(value);
+        char why[512] = "", allowed[256];
+        bool section_known = false;
+
+        if (!v)
+                return 0;
+        /* Inline comments: '#' after white space (inih itself knows only ';'). */
+        for (char *h = v; (h = strchr(h, '#')); h++)
+                if (h > v && (h[-1] == ' ' || h[-1] == '\t')) {
+                        *h = 0;
+                        break;
+                }
+        for (size_t l = strlen(v); l && (v[l - 1] == ' ' || v[l - 1] == '\t');)
+                v[--l] = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                if (strcmp(keys[i].section, section) != 0)
+                        continue;
+                section_known = true;
+                if (strcmp(keys[i].key, key) != 0)
+                        continue;
+                if (!*v) {
+                        fail(c, "[%s] %s: empty value", section, key);
+                        return 0;
+                }
+                if (keys[i].parse == k_exec)
+                        c->seen_exec = true;
+                int r = keys[i].parse(c->p, v, why, sizeof(why));
+                if (r == -ENOMEM)
+                        fail(c, "out of memory");
+                else if (r < 0)
+                        fail(c, "[%s] %s: %s", section, key, why);
+                return r < 0 ? 0 : 1;
+        }
+        if (!section_known)
+                fail(c, "unknown section [%s] (allowed: service, listen, ready, drain, limits, "
+                     "sandbox)", section);
+        else {
+                allowed_keys(section, allowed, sizeof(allowed));
+                fail(c, "unknown key '%s' in [%s] (allowed: %s)", key, section, allowed);
+        }
+        return 0;
+}
+
+/* inih gives no line numbers to the handler on Debian; a reader that counts
+ * lines does. */
+static char *reader(char *str, int num, void *stream) {
+        struct parse_ctx *c = stream;
+        char *r;
+
+        if (c->f)
+                r = fgets(str, num, c->f);
+        else {
+                size_t len;
+                if (!*c->text)
+                        return NULL;
+                len = strcspn(c->text, "\n");
+                if (c->text[len] == '\n')
+                        len++;
+                if (len > (size_t)num - 1)
+                        len = num - 1;
+                memcpy(str, c->text, len);
+                str[len] = 0;
+                c->text += len;
+                r = str;
+        }
+        if (r)
+                c->line++;
+        return r;
+}
+
+bool policy_name_valid(const char *name) {
+        size_t len = strlen(name);
+        if (len == 0 || len > POLICY_NAME_MAX || !isalnum((unsigned char)name[0]))
+                return false;
+        for (const char *c = name; *c; c++)
+                if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-' ||
+                      *c == '_'))
+                        return false;
+        return true;
+}
+
+static struct policy *policy_new(const char *name, const char *path) {
+        struct policy *p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->name = strdup(name);
+        p->path = strdup(path);
+        p->probe = PROBE_TCP;
+        p->ready_timeout_usec = 10 * USEC_PER_SEC;
+        p->quiet_procs = QUIET_BASELINE;
+        p->settle_usec = 200 * USEC_PER_MSEC;
+        p->drain_timeout_usec = 60 * USEC_PER_SEC;
+        p->new_uts = p->new_ipc = true;
+        if (!p->name || !p->path) {
+                policy_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+static int parse_common(struct parse_ctx *c, const char *name, struct policy **ret) {
+        int r;
+
+        if (!policy_name_valid(name))
+                return err_setx(EINVAL, "%s: service name '%s' is not valid: 1-%d characters "
+                                "of a-z, 0-9, '-' and '_', starting with a letter or digit",
+                                c->file, name, POLICY_NAME_MAX);
+        c->p = policy_new(name, c->file);
+        if (!c->p)
+                return err_set(ENOMEM, "%s", c->file);
+        r = ini_parse_stream(reader, c, handler, c);
+        if (r > 0 && !c->failed) {
+                c->line = r;
+                fail(c, "syntax error (expected [section] or key = value, lines of at most "
+                     "199 characters)");
+        }
+        if (r < 0 && !c->failed)
+                fail(c, "cannot read the file");
+        if (!c->failed && !c->seen_exec)
+                fail(c, "[service] exec is missing: say what to run");
+        if (!c->failed && c->p->n_ports == 0)
+                fail(c, "[listen] port is missing: say which public port goes to which port "
+                     "inside each generation (e.g. port = 8080:9501/tcp)");
+        if (c->failed) {
+                policy_free(TAKE_PTR(c->p));
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(c->p);
+        return 0;
+}
+
+int policy_parse_string(const char *name, const char *text, struct policy **ret) {
+        struct parse_ctx c = { .file = name, .text = text };
+        return parse_common(&c, name, ret);
+}
+
+int policy_load(const char *path, struct policy **ret) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        struct parse_ctx c = { .file = path, .f = f };
+        const char *base = strrchr(path, '/');
+        _cleanup_free_ char *name = NULL;
+        size_t len;
+
+        if (!f)
+                return err_set(errno, "open(%s)", path);
+        base = base ? base + 1 : path;
+        len = strlen(base);
+        if (len <= 7 || strcmp(base + len - 7, ".policy") != 0)
+                return err_setx(EINVAL, "%s: a policy file must be named SERVICE.policy", path);
+        name = strndup(base, len - 7);
+        if (!name)
+                return err_set(ENOMEM, "%s", path);
+        return parse_common(&c, name, ret);
+}
+
+void policy_free(struct policy *p) {
+        if (!p)
+                return;
+        free(p->name);
+        free(p->path);
+        strv_free(p->argv);
+        free(p->directory);
+        free(p->user);
+        free(p->group);
+        strv_free(p->env);
+        free(p->probe_path);
+        free(p->seccomp);
+        free(p);
+}
+
+int policy_check_conflicts(struct policy *const *p, unsigned n) {
+        for (unsigned a = 0; a < n; a++)
+                for (unsigned b = a + 1; b < n; b++)
+                        for (unsigned i = 0; i < p[a]->n_ports; i++)
+                                for (unsigned j = 0; j < p[b]->n_ports; j++)
+                                        if (p[a]->ports[i].public_port ==
+                                                    p[b]->ports[j].public_port &&
+                                            p[a]->ports[i].proto == p[b]->ports[j].proto)
+                                                return err_setx(EINVAL,
+                                                        "%s and %s both claim public port %u/%s",
+                                                        p[a]->path, p[b]->path,
+                                                        p[a]->ports[i].public_port,
+                                                        proto_to_string(p[a]->ports[i].proto));
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
+        _cleanup_strv_free_ char **files = NULL;
+        struct policy **v = NULL;
+        unsigned n = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int r = 0;
+
+        if (!d)
+                return err_set(errno, "opendir(%s)", dir);
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                char *path;
+                if (de->d_name[0] == '.' || len <= 7 || strcmp(de->d_name + len - 7, ".policy"))
+                        continue;
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0 || strv_push(&files, path) < 0) {
+                        closedir(d);
+                        return err_set(ENOMEM, "%s", dir);
+                }
+        }
+        closedir(d);
+        if (files)
+                qsort(files, strv_length(files), sizeof(char *), cmp_str);
+        v = calloc(strv_length(files) + 1, sizeof(*v));
+        if (!v)
+                return err_set(ENOMEM, "%s", dir);
+        for (char **f = files; f && *f; f++) {
+                r = policy_load(*f, &v[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0)
+                r = policy_check_conflicts(v, n);
+        if (r < 0) {
+                for (unsigned i = 0; i < n; i++)
+                        policy_free(v[i]);
+                free(v);
+                return r;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}

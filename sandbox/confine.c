@@ -1,0 +1,243 @@
+#include "confine.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "../policy/policy.h"
+#include "util.h"
+
+/* Root's defaults: what ordinary servers started as root use, nothing that
+ * reaches beyond the generation (no SYS_ADMIN, NET_ADMIN, NET_RAW, MKNOD,
+ * SYS_PTRACE, SYS_MODULE, SETFCAP, ...). gen.policy(5) says why each. */
+const int confine_default_caps[] = {
+        CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL,
+        CAP_SETGID, CAP_SETUID, CAP_NET_BIND_SERVICE,
+};
+const unsigned confine_n_default_caps = ELEMENTSOF(confine_default_caps);
+
+static int resolve_user(const struct policy *p, struct confine *c) {
+        char buf[4096];
+        struct passwd pw, *pwp = NULL;
+        struct group gr, *grp = NULL;
+
+        c->uid = 0;
+        c->gid = 0;
+        if (p->user) {
+                getpwnam_r(p->user, &pw, buf, sizeof(buf), &pwp);
+                if (!pwp)
+                        return err_setx(ENOENT, "%s: [service] user '%s': no such user",
+                                        p->path, p->user);
+                c->uid = pwp->pw_uid;
+                c->gid = pwp->pw_gid;
+        }
+        if (p->group) {
+                getgrnam_r(p->group, &gr, buf, sizeof(buf), &grp);
+                if (!grp)
+                        return err_setx(ENOENT, "%s: [service] group '%s': no such group",
+                                        p->path, p->group);
+                c->gid = grp->gr_gid;
+        }
+        return 0;
+}
+
+int seccomp_profile_load(const char *path, bool *ret_allow_list, int **ret_nrs, unsigned *ret_n) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        _cleanup_free_ int *nrs = NULL;
+        unsigned n = 0, line = 0;
+        int mode = -1;
+        char buf[256];
+
+        if (!f)
+                return err_set(errno, "open(%s)", path);
+        while (fgets(buf, sizeof(buf), f)) {
+                char *s = buf, *e;
+                line++;
+                if ((e = strchr(s, '#')))
+                        *e = 0;
+                s += strspn(s, " \t");
+                for (e = s + strlen(s); e > s && strchr(" \t\r\n", e[-1]); e--)
+                        ;
+                *e = 0;
+                if (!*s)
+                        continue;
+                if (mode < 0) {
+                        if (strcmp(s, "deny") != 0 && strcmp(s, "allow") != 0)
+                                return err_setx(EINVAL, "%s:%u: the first line must be 'deny' "
+                                                "(listed calls fail with EPERM) or 'allow' (only "
+                                                "listed calls work, others fail with ENOSYS)",
+                                                path, line);
+                        mode = strcmp(s, "allow") == 0;
+                        continue;
+                }
+                int nr = seccomp_syscall_resolve_name(s);
+                if (nr == __NR_SCMP_ERROR)
+                        return err_setx(EINVAL, "%s:%u: unknown system call '%s'", path, line, s);
+                if (nr < 0)
+                        continue;       /* not on this architecture */
+                int *nv = realloc(nrs, (n + 1) * sizeof(int));
+                if (!nv)
+                        return err_set(ENOMEM, "%s", path);
+                nrs = nv;
+                nrs[n++] = nr;
+        }
+        if (mode < 0)
+                return err_setx(EINVAL, "%s: empty profile", path);
+        *ret_allow_list = mode == 1;
+        *ret_nrs = TAKE_PTR(nrs);
+        *ret_n = n;
+        return 0;
+}
+
+int confine_prepare(const struct policy *p, const char *service, unsigned gen,
+                    const char *profile_dir, struct confine *ret) {
+        struct confine c = { .core = UINT64_MAX, .new_uts = p->new_uts, .new_ipc = p->new_ipc,
+                             .private_tmp = p->private_tmp };
+        _cleanup_free_ char *profile = NULL;
+        int r;
+
+        if ((r = resolve_user(p, &c)) < 0)
+                return r;
+        if (p->caps_set)
+                c.caps = p->caps;
+        else if (c.uid == 0)
+                for (unsigned i = 0; i < confine_n_default_caps; i++)
+                        c.caps |= 1ULL << confine_default_caps[i];
+        for (unsigned i = 0; i < 64; i++)
+                if ((c.caps >> i & 1) && !CAP_IS_SUPPORTED(i))
+                        return err_setx(EINVAL, "%s: [sandbox] capabilities: capability %u is "
+                                        "not supported by this kernel", p->path, i);
+        c.nofile = p->nofile;
+        if (p->core_set)
+                c.core = p->core;
+        snprintf(c.hostname, sizeof(c.hostname), "%s-%u", service, gen);
+
+        const char *name = p->seccomp ? p->seccomp : "default";
+        if (strcmp(name, "none") != 0) {
+                if (name[0] == '/')
+                        profile = strdup(name);
+                else if (asprintf(&profile, "%s/%s.profile", profile_dir, name) < 0)
+                        profile = NULL;
+                if (!profile)
+                        return err_set(ENOMEM, "profile");
+                if ((r = seccomp_profile_load(profile, &c.allow_list, &c.syscalls,
+                                              &c.n_syscalls)) < 0)
+                        return r;
+                c.has_seccomp = true;
+        }
+        *ret = c;
+        return 0;
+}
+
+void confine_done(struct confine *c) {
+        free(c->syscalls);
+        c->syscalls = NULL;
+}
+
+static int apply_namespaces(const struct confine *c) {
+        int flags = (c->new_uts ? CLONE_NEWUTS : 0) | (c->new_ipc ? CLONE_NEWIPC : 0) |
+                    (c->private_tmp ? CLONE_NEWNS : 0);
+
+        if (flags && unshare(flags) < 0)
+                return err_set(errno, "unshare(UTS/IPC/mount)");
+        if (c->new_uts && sethostname(c->hostname, strlen(c->hostname)) < 0)
+                return err_set(errno, "sethostname(%s)", c->hostname);
+        if (c->private_tmp) {
+                if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        return err_set(errno, "mount(/, MS_PRIVATE)");
+                if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+                        return err_set(errno, "mount(tmpfs, /tmp)");
+        }
+        return 0;
+}
+
+static int apply_limits(const struct confine *c) {
+        if (c->nofile) {
+                struct rlimit rl = { c->nofile, c->nofile };
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return err_set(errno, "setrlimit(RLIMIT_NOFILE, %llu)",
+                                       (unsigned long long)c->nofile);
+        }
+        if (c->core != UINT64_MAX) {
+                struct rlimit rl = { c->core, c->core };
+                if (setrlimit(RLIMIT_CORE, &rl) < 0)
+                        return err_set(errno, "setrlimit(RLIMIT_CORE)");
+        }
+        return 0;
+}
+
+static int apply_identity_and_caps(const struct confine *c) {
+        cap_t caps = cap_init();
+        cap_value_t v;
+        int last = (int)cap_max_bits();
+
+        if (!caps)
+                return err_set(errno, "cap_init");
+        /* Bounding set first, while we still have CAP_SETPCAP. */
+        for (v = 0; v < last; v++)
+                if (!(c->caps >> v & 1) && cap_drop_bound(v) < 0) {
+                        cap_free(caps);
+                        return err_set(errno, "cap_drop_bound(%d)", v);
+                }
+        if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setgroups(0, NULL) < 0 ||
+            setresgid(c->gid, c->gid, c->gid) < 0 || setresuid(c->uid, c->uid, c->uid) < 0) {
+                cap_free(caps);
+                return err_set(errno, "switch to uid %u gid %u", c->uid, c->gid);
+        }
+        for (v = 0; v < last; v++)
+                if (c->caps >> v & 1) {
+                        cap_set_flag(caps, CAP_PERMITTED, 1, &v, CAP_SET);
+                        cap_set_flag(caps, CAP_EFFECTIVE, 1, &v, CAP_SET);
+                        cap_set_flag(caps, CAP_INHERITABLE, 1, &v, CAP_SET);
+                }
+        if (cap_set_proc(caps) < 0) {
+                cap_free(caps);
+                return err_set(errno, "cap_set_proc");
+        }
+        cap_free(caps);
+        if (cap_reset_ambient() < 0)
+                return err_set(errno, "cap_reset_ambient");
+        for (v = 0; v < last; v++)
+                if ((c->caps >> v & 1) && cap_set_ambient(v, CAP_SET) < 0)
+                        return err_set(errno, "cap_set_ambient(%d)", v);
+        return 0;
+}
+
+static int apply_seccomp(const struct confine *c) {
+        scmp_filter_ctx ctx;
+        uint32_t def = c->allow_list ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_ALLOW;
+        uint32_t act = c->allow_list ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM);
+        int r;
+
+        ctx = seccomp_init(def);
+        if (!ctx)
+                return err_setx(ENOMEM, "seccomp_init");
+        /* Only the native ABI is in the filter: calls through another one
+         * (i386, x32 on x86_64) get the bad-arch action and fail. */
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS));
+        for (unsigned i = 0; r >= 0 && i < c->n_syscalls; i++)
+                r = seccomp_rule_add(ctx, act, c->syscalls[i], 0);
+        if (r >= 0)
+                r = seccomp_load(ctx);
+        seccomp_release(ctx);
+        return r < 0 ? err_setx(-r, "seccomp_load: %s", strerror(-r)) : 0;
+}
+
+int confine_apply(const struct confine *c) {
+        int r;
+
+        if ((r = apply_namespaces(c)) < 0 || (r = apply_limits(c)) < 0 ||
+            (r = apply_identity_and_caps(c)) < 0)
+                return r;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return err_set(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+        return c->has_seccomp ? apply_seccomp(c) : 0;
+}

@@ -1,0 +1,35 @@
+/* Names and addresses of a generation's kernel objects, derived from
+ * (service, generation) and its address block. Pure. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define IFNAME_MAX 16   /* IFNAMSIZ, with the NUL */
+
+struct pool {
+        uint32_t base;          /* network, host order */
+        unsigned prefix;        /* /8 .. /28 */
+};
+
+/* Each generation gets a /30 block: .0 network, .1 host side, .2 generation. */
+int pool_parse(const char *s, struct pool *ret);
+unsigned pool_blocks(const struct pool *p);
+uint32_t pool_host_addr(const struct pool *p, unsigned block);
+uint32_t pool_gen_addr(const struct pool *p, unsigned block);
+bool pool_contains(const struct pool *p, uint32_t addr);
+/* The lowest block not marked used; -ENOSPC when all are. */
+int pool_alloc(const struct pool *p, const uint8_t *used, unsigned n_used);
+const char *pool_to_string(const struct pool *p, char *buf, size_t n);
+
+const char *ip4_to_string(uint32_t addr, char *buf, size_t n);
+
+/* Host side veth name: "g" + 8 hex of a hash of service/generation + "h". */
+void veth_host_name(const char *service, unsigned gen, char ret[IFNAME_MAX]);
+/* netns name: gen-<service>-<gen>, for ip netns exec. */
+int netns_name(const char *service, unsigned gen, char **ret);
+/* Conntrack mark of a generation's connections, from its block. */
+uint32_t gen_ct_mark(unsigned block);
+#define GEN_CT_MARK_MASK 0xffff0000U
+#define GEN_CT_MARK_TAG 0x47450000U

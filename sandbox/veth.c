@@ -1,0 +1,170 @@
+#include "veth.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/route.h>
+#include <stdio.h>
+
+#include "netns.h"
+#include "util.h"
+
+#define GEN_IF "eth0"
+
+static void nl_sock_freep(struct nl_sock **s) { if (*s) nl_socket_free(*s); }
+static void rtnl_link_putp(struct rtnl_link **l) { if (*l) rtnl_link_put(*l); }
+static void rtnl_addr_putp(struct rtnl_addr **a) { if (*a) rtnl_addr_put(*a); }
+static void rtnl_route_putp(struct rtnl_route **r) { if (*r) rtnl_route_put(*r); }
+static void nl_addr_putp(struct nl_addr **a) { if (*a) nl_addr_put(*a); }
+
+static int nl_fail(int nlerr, const char *what, const char *obj) {
+        return err_setx(EIO, "%s(%s): %s", what, obj, nl_geterror(nlerr));
+}
+
+static int route_socket(struct nl_sock **ret) {
+        struct nl_sock *sk = nl_socket_alloc();
+        int r;
+
+        if (!sk)
+                return err_set(ENOMEM, "nl_socket_alloc");
+        r = nl_connect(sk, NETLINK_ROUTE);
+        if (r < 0) {
+                nl_socket_free(sk);
+                return nl_fail(r, "nl_connect", "NETLINK_ROUTE");
+        }
+        *ret = sk;
+        return 0;
+}
+
+static int link_up(struct nl_sock *sk, const char *name, int *ret_ifindex) {
+        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL, *change = NULL;
+        int r = rtnl_link_get_kernel(sk, 0, name, &link);
+
+        if (r < 0)
+                return nl_fail(r, "rtnl_link_get_kernel", name);
+        change = rtnl_link_alloc();
+        if (!change)
+                return err_set(ENOMEM, "rtnl_link_alloc");
+        rtnl_link_set_flags(change, IFF_UP);
+        r = rtnl_link_change(sk, link, change, 0);
+        if (r < 0)
+                return nl_fail(r, "rtnl_link_change(up)", name);
+        if (ret_ifindex)
+                *ret_ifindex = rtnl_link_get_ifindex(link);
+        return 0;
+}
+
+static int addr_add(struct nl_sock *sk, int ifindex, const char *ifname, uint32_t ip) {
+        _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();
+        _cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
+        uint32_t be = htonl(ip);
+        char obj[64];
+        int r;
+
+        if (!a || !(local = nl_addr_build(AF_INET, &be, 4)))
+                return err_set(ENOMEM, "rtnl_addr_alloc");
+        nl_addr_set_prefixlen(local, 30);
+        rtnl_addr_set_ifindex(a, ifindex);
+        rtnl_addr_set_local(a, local);
+        r = rtnl_addr_add(sk, a, 0);
+        if (r < 0) {
+                char s[16];
+                snprintf(obj, sizeof(obj), "%s/30 on %s", inet_ntop(AF_INET, &be, s, 16), ifname);
+                return nl_fail(r, "rtnl_addr_add", obj);
+        }
+        return 0;
+}
+
+static int default_route(struct nl_sock *sk, int ifindex, uint32_t gw) {
+        _cleanup_(rtnl_route_putp) struct rtnl_route *rt = rtnl_route_alloc();
+        _cleanup_(nl_addr_putp) struct nl_addr *dst = NULL, *via = NULL;
+        struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
+        uint32_t zero = 0, be = htonl(gw);
+        int r;
+
+        if (!rt || !nh || !(dst = nl_addr_build(AF_INET, &zero, 4)) ||
+            !(via = nl_addr_build(AF_INET, &be, 4))) {
+                if (nh)
+                        rtnl_route_nh_free(nh);
+                return err_set(ENOMEM, "rtnl_route_alloc");
+        }
+        nl_addr_set_prefixlen(dst, 0);
+        rtnl_route_set_family(rt, AF_INET);
+        rtnl_route_set_dst(rt, dst);
+        rtnl_route_nh_set_ifindex(nh, ifindex);
+        rtnl_route_nh_set_gateway(nh, via);
+        rtnl_route_add_nexthop(rt, nh);
+        r = rtnl_route_add(sk, rt, NLM_F_CREATE);
+        return r < 0 ? nl_fail(r, "rtnl_route_add", "default via host side") : 0;
+}
+
+struct inside_args {
+        uint32_t host_addr, gen_addr;
+};
+
+static int configure_inside(void *arg) {
+        struct inside_args *a = arg;
+        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
+        int r, ifindex;
+
+        if ((r = route_socket(&sk)) < 0 || (r = link_up(sk, "lo", NULL)) < 0 ||
+            (r = addr_add(sk, if_nametoindex(GEN_IF), GEN_IF, a->gen_addr)) < 0 ||
+            (r = link_up(sk, GEN_IF, &ifindex)) < 0)
+                return r;
+        return default_route(sk, ifindex, a->host_addr);
+}
+
+static int host_sysctl(const char *ifname, const char *key, const char *value) {
+        char path[128];
+        snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", ifname, key);
+        return write_file(path, value);
+}
+
+int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr) {
+        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
+        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+        struct inside_args in = { host_addr, gen_addr };
+        struct rtnl_link *peer;
+        int r, ifindex;
+
+        if ((r = route_socket(&sk)) < 0)
+                return r;
+        link = rtnl_link_veth_alloc();
+        if (!link)
+                return err_set(ENOMEM, "rtnl_link_veth_alloc");
+        rtnl_link_set_name(link, host_if);
+        peer = rtnl_link_veth_get_peer(link);
+        rtnl_link_set_name(peer, GEN_IF);
+        rtnl_link_set_ns_fd(peer, netns_fd);
+        r = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
+        if (r < 0)
+                return nl_fail(r, "rtnl_link_add(veth)", host_if);
+        /* route_localnet on this link alone lets host clients on 127.0.0.1
+         * reach the generation (DNAT + masquerade); the link goes with it. */
+        if ((r = host_sysctl(host_if, "route_localnet", "1")) < 0 ||
+            (r = addr_add(sk, if_nametoindex(host_if), host_if, host_addr)) < 0 ||
+            (r = link_up(sk, host_if, &ifindex)) < 0 ||
+            (r = netns_run_in(netns_fd, configure_inside, &in)) < 0) {
+                veth_destroy(host_if);
+                return r;
+        }
+        return 0;
+}
+
+int veth_destroy(const char *host_if) {
+        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
+        _cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_alloc();
+        int r;
+
+        if (!link)
+                return err_set(ENOMEM, "rtnl_link_alloc");
+        if ((r = route_socket(&sk)) < 0)
+                return r;
+        rtnl_link_set_name(link, host_if);
+        r = rtnl_link_delete(sk, link);
+        if (r < 0 && r != -NLE_OBJ_NOTFOUND && r != -NLE_NODEV)
+                return nl_fail(r, "rtnl_link_delete", host_if);
+        return 0;
+}

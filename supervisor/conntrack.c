@@ -1,0 +1,125 @@
+#include "conntrack.h"
+
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <netinet/in.h>
+#include <netlink/netfilter/ct.h>
+#include <netlink/netfilter/nfnl.h>
+#include <stdlib.h>
+
+#include "../sandbox/util.h"
+
+struct ct {
+        struct nl_sock *sk;
+};
+
+int ct_open(struct ct **ret) {
+        struct ct *c = calloc(1, sizeof(*c));
+        int r;
+
+        if (!c || !(c->sk = nl_socket_alloc())) {
+                free(c);
+                return err_set(ENOMEM, "nl_socket_alloc");
+        }
+        r = nfnl_connect(c->sk);
+        if (r < 0) {
+                nl_socket_free(c->sk);
+                free(c);
+                return err_setx(EIO, "nfnl_connect(NETLINK_NETFILTER): %s", nl_geterror(r));
+        }
+        *ret = c;
+        return 0;
+}
+
+void ct_close(struct ct *c) {
+        if (c) {
+                nl_socket_free(c->sk);
+                free(c);
+        }
+}
+
+struct walk {
+        struct ct *c;
+        uint32_t mark;
+        unsigned live, udp_deleted;
+        bool delete_udp;
+        struct nfnl_ct *udp[256];
+        unsigned n_udp;
+};
+
+static int on_entry(struct nl_msg *msg, void *arg) {
+        struct walk *w = arg;
+        struct nfnl_ct *ct = NULL;
+
+        if (nfnlmsg_ct_parse(nlmsg_hdr(msg), &ct) < 0)
+                return NL_SKIP;
+        /* The kernel filtered by mark; check again for old kernels. */
+        if (nfnl_ct_get_mark(ct) == w->mark) {
+                int proto = nfnl_ct_get_proto(ct);
+                if (w->delete_udp) {
+                        if (proto == IPPROTO_UDP && w->n_udp < ELEMENTSOF(w->udp)) {
+                                w->udp[w->n_udp++] = ct;
+                                ct = NULL;
+                        }
+                } else if (proto != IPPROTO_TCP ||
+                           (nfnl_ct_get_tcp_state(ct) != TCP_CONNTRACK_TIME_WAIT &&
+                            nfnl_ct_get_tcp_state(ct) != TCP_CONNTRACK_CLOSE))
+                        w->live++;
+        }
+        if (ct)
+                nfnl_ct_put(ct);
+        return NL_OK;
+}
+
+static int dump(struct walk *w) {
+        struct nl_msg *msg = nfnlmsg_alloc_simple(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET,
+                                                  NLM_F_DUMP, AF_INET, 0);
+        int r;
+
+        if (!msg)
+                return err_set(ENOMEM, "nfnlmsg_alloc_simple");
+        if (nla_put_u32(msg, CTA_MARK, htonl(w->mark)) < 0 ||
+            nla_put_u32(msg, CTA_MARK_MASK, htonl(0xffffffffU)) < 0) {
+                nlmsg_free(msg);
+                return err_set(ENOMEM, "nla_put");
+        }
+        nl_socket_modify_cb(w->c->sk, NL_CB_VALID, NL_CB_CUSTOM, on_entry, w);
+        r = nl_send_auto(w->c->sk, msg);
+        nlmsg_free(msg);
+        if (r >= 0)
+                r = nl_recvmsgs_default(w->c->sk);
+        if (r < 0)
+                return err_setx(EIO, "conntrack dump (mark 0x%08x): %s", w->mark, nl_geterror(r));
+        return 0;
+}
+
+int ct_count_live(struct ct *c, uint32_t mark, unsigned *ret) {
+        struct walk w = { .c = c, .mark = mark };
+        int r = dump(&w);
+        if (r < 0)
+                return r;
+        *ret = w.live;
+        return 0;
+}
+
+int ct_delete_udp(struct ct *c, uint32_t mark, unsigned *ret_deleted) {
+        struct walk w = { .c = c, .mark = mark, .delete_udp = true };
+        unsigned deleted = 0;
+        int r = dump(&w);
+
+        for (unsigned i = 0; i < w.n_udp; i++) {
+                if (r >= 0) {
+                        int d = nfnl_ct_del(c->sk, w.udp[i], 0);
+                        if (d >= 0)
+                                deleted++;
+                        else if (d != -NLE_OBJ_NOTFOUND)
+                                r = err_setx(EIO, "nfnl_ct_del (mark 0x%08x): %s", mark,
+                                             nl_geterror(d));
+                }
+                nfnl_ct_put(w.udp[i]);
+        }
+        if (r >= 0)
+                *ret_deleted = deleted;
+        return r;
+}

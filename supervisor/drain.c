@@ -1,0 +1,225 @@
+/* Draining a generation to task quiescence, then freezing, killing and
+ * removing it (DESIGN.md, "Quiescence, precisely").
+ *
+ * Quiescent: no live connections and at most quiet_level processes in the
+ * cgroup subtree, continuously for the policy's settle time. The counts
+ * are taken every TICK while draining (event-driven counting through the
+ * proc connector and conntrack events is a later step). */
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "../sandbox/cgroup.h"
+#include "../sandbox/netns.h"
+#include "../sandbox/veth.h"
+#include "conntrack.h"
+#include "gend.h"
+#include "log.h"
+
+#define TICK_USEC (50 * USEC_PER_MSEC)
+#define FREEZE_WAIT_USEC (2 * USEC_PER_SEC)
+#define KILL_WAIT_USEC (5 * USEC_PER_SEC)
+
+
+int gen_count(struct generation *g) {
+        int r;
+
+        if ((r = cg_count_procs(g->cgroup, &g->procs)) < 0)
+                return r;
+        if (!g->has_block || !g->svc->d->ct) {
+                g->conns = 0;
+                return 0;
+        }
+        return ct_count_live(g->svc->d->ct, gen_ct_mark(g->block), &g->conns);
+}
+
+void drain_stop(struct generation *g) {
+        g->drain_timer = sd_event_source_disable_unref(g->drain_timer);
+        g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
+        g->quiet_since = 0;
+}
+
+static void drained(struct generation *g, enum gen_event e) {
+        drain_stop(g);
+        gen_transition(g, e);
+        if (teardown_start(g) < 0)
+                log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct generation *g = userdata;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        (void)usec;
+
+        if (gen_count(g) < 0) {
+                log_warn("%s: generation %u: counting for the drain: %s", g->svc->policy->name,
+                         g->n, err_msg());
+                g->quiet_since = 0;
+        } else if (g->procs <= g->quiet_level && g->conns == 0) {
+                if (!g->quiet_since)
+                        g->quiet_since = now;
+                if (now - g->quiet_since >= g->svc->policy->settle_usec) {
+                        drained(g, EV_QUIESCENT);
+                        return 0;
+                }
+        } else
+                g->quiet_since = 0;
+        sd_event_source_set_time_relative(s, TICK_USEC);
+        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct generation *g = userdata;
+        (void)s, (void)usec;
+        gen_count(g);
+        g->forced = true;
+        drained(g, EV_DEADLINE);
+        return 0;
+}
+
+int drain_rearm(struct generation *g) {
+        uint64_t timeout = g->drain_timeout_usec ? g->drain_timeout_usec
+                                                 : g->svc->policy->drain_timeout_usec;
+        sd_event *e = g->svc->d->event;
+        int r;
+
+        if (g->forced)
+                timeout = 0;
+        g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
+        r = sd_event_add_time(e, &g->deadline_timer, CLOCK_MONOTONIC, g->drain_usec + timeout,
+                              0, on_deadline, g);
+        if (r < 0)
+                return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
+        return 0;
+}
+
+int drain_start(struct generation *g) {
+        const struct policy *p = g->svc->policy;
+        char msg[512], t[32];
+        int r;
+
+        g->drain_usec = now_usec(CLOCK_MONOTONIC);
+        g->quiet_level = p->quiet_procs == QUIET_BASELINE ? g->baseline : (unsigned)p->quiet_procs;
+        if (p->stop_signal && g->pidfd >= 0 &&
+            syscall(SYS_pidfd_send_signal, g->pidfd, p->stop_signal, NULL, 0) < 0)
+                log_warn("%s: generation %u: pidfd_send_signal(%s): %s", p->name, g->n,
+                         sigabbrev_np(p->stop_signal), strerror(errno));
+        r = sd_event_add_time_relative(g->svc->d->event, &g->drain_timer, CLOCK_MONOTONIC, 0, 0,
+                                       on_tick, g);
+        if (r < 0)
+                return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
+        if ((r = drain_rearm(g)) < 0)
+                return r;
+        format_duration(t, sizeof(t), g->drain_timeout_usec ? g->drain_timeout_usec
+                                                            : p->drain_timeout_usec);
+        snprintf(msg, sizeof(msg), "generation %u draining: waiting for at most %u process%s "
+                 "and no connections for %llu ms%s%s, at most %s", g->n, g->quiet_level,
+                 g->quiet_level == 1 ? "" : "es", (unsigned long long)(p->settle_usec / USEC_PER_MSEC),
+                 p->stop_signal ? ", sent " : "", p->stop_signal ? sigabbrev_np(p->stop_signal) : "",
+                 g->forced ? "now" : t);
+        control_report(g, REPORT_PROGRESS, msg);
+        return 0;
+}
+
+/* Teardown: 0 freeze -> 1 wait frozen -> kill -> 2 wait empty -> remove. */
+static int teardown_step(struct generation *g);
+
+static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        (void)s, (void)ev;
+        teardown_step(userdata);
+        return 0;
+}
+
+static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct generation *g = userdata;
+        (void)s, (void)usec;
+        if (g->teardown_step == 1)
+                log_warn("%s: generation %u: cgroup not frozen after %llu s; killing it anyway",
+                         g->svc->policy->name, g->n, FREEZE_WAIT_USEC / USEC_PER_SEC);
+        else
+                log_warn("%s: generation %u: cgroup still populated %llu s after cgroup.kill; "
+                         "killing again", g->svc->policy->name, g->n, KILL_WAIT_USEC / USEC_PER_SEC);
+        g->teardown_step = 1;
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        /* Force the next step: kill. */
+        if (cg_kill(g->cgroup) < 0)
+                log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
+        g->teardown_step = 2;
+        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC,
+                                   KILL_WAIT_USEC, 0, on_teardown_timer, g);
+        teardown_step(g);
+        return 0;
+}
+
+static void arm_timer(struct generation *g, uint64_t usec) {
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
+                                   0, on_teardown_timer, g);
+}
+
+static int remove_objects(struct generation *g) {
+        int r = 0, q;
+        _cleanup_free_ char *svc_cg = NULL;
+
+        if (g->cgroup && (q = cg_destroy(g->cgroup)) < 0)
+                r = q;
+        if (g->netns && (q = netns_destroy(g->netns)) < 0)
+                r = q;
+        if ((q = veth_destroy(g->veth)) < 0)
+                r = q;
+        if (g->cgroup && (svc_cg = strdup(g->cgroup))) {
+                *strrchr(svc_cg, '/') = 0;
+                rmdir(svc_cg);          /* the service's directory, when empty */
+        }
+        return r;
+}
+
+static int teardown_step(struct generation *g) {
+        bool populated = false, frozen = false;
+
+        if (g->torn_down || !g->cgroup || cg_read_events(g->cgroup, &populated, &frozen) < 0)
+                populated = false;      /* no cgroup: nothing runs */
+        if (g->teardown_step == 1 && (frozen || !populated)) {
+                if (populated && cg_kill(g->cgroup) < 0)
+                        log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
+                g->teardown_step = 2;
+                arm_timer(g, KILL_WAIT_USEC);
+        }
+        if (g->teardown_step == 2 && !populated) {
+                g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
+                g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+                g->teardown_step = 3;
+                if (remove_objects(g) < 0)
+                        log_error("%s: generation %u: removing its objects: %s",
+                                  g->svc->policy->name, g->n, err_msg());
+                gen_torn_down(g);       /* may free g */
+        }
+        return 0;
+}
+
+int teardown_start(struct generation *g) {
+        _cleanup_free_ char *events = NULL;
+        bool populated = false, frozen = false;
+        int r;
+
+        if (g->teardown_step)
+                return 0;
+        g->teardown_step = 1;
+        if (g->cgroup && cg_read_events(g->cgroup, &populated, &frozen) >= 0 && populated) {
+                if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0)
+                        return err_set(ENOMEM, "teardown");
+                r = sd_event_add_inotify(g->svc->d->event, &g->cg_watch, events, IN_MODIFY,
+                                         on_cg_event, g);
+                if (r < 0)
+                        log_warn("%s: generation %u: inotify(%s): %s; polling instead",
+                                 g->svc->policy->name, g->n, events, strerror(-r));
+                if (cg_freeze(g->cgroup) < 0)
+                        log_warn("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
+                arm_timer(g, FREEZE_WAIT_USEC);
+        }
+        return teardown_step(g);
+}

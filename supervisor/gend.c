@@ -1,0 +1,192 @@
+/* gend: the supervisor. One sd-event loop; see gend(8). */
+#include "gend.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "../sandbox/cgroup.h"
+#include "conntrack.h"
+#include "control.h"
+#include "fwd.h"
+#include "log.h"
+
+#define DEFAULT_POOL "10.213.0.0/16"
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "usage: gend [-n] [-c DIR] [-r DIR] [-s DIR] [-l DIR] [-p POOL] [-P DIR]\n"
+                "  -c DIR   policies (*.policy), default /etc/gen\n"
+                "  -n       check the policies and exit\n"
+                "  -r DIR   runtime directory (control socket), default /run/gen\n"
+                "  -s DIR   state directory (generation counters), default /var/lib/gen\n"
+                "  -l DIR   generation logs, default /var/log/gen\n"
+                "  -p POOL  address pool for generations, default " DEFAULT_POOL "\n"
+                "  -P DIR   seccomp profiles, default " GEN_PROFILE_DIR "\n");
+}
+
+static int load_policies(struct gend *d, bool check_only) {
+        struct policy **v;
+        unsigned n;
+        int r = policy_load_dir(d->config_dir, &v, &n);
+
+        if (r < 0) {
+                fprintf(stderr, "gend: %s\n", err_msg());
+                return r;
+        }
+        if (check_only) {
+                printf("%u polic%s in %s OK", n, n == 1 ? "y" : "ies", d->config_dir);
+                for (unsigned i = 0; i < n; i++)
+                        printf("%s%s", i ? ", " : ": ", v[i]->name);
+                printf("\n");
+        }
+        for (unsigned i = n; i-- > 0;) {
+                struct service *s = calloc(1, sizeof(*s));
+                if (!s)
+                        return -ENOMEM;
+                s->d = d;
+                s->policy = v[i];
+                s->next = d->services;
+                d->services = s;
+        }
+        free(v);
+        return 0;
+}
+
+static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct gend *d = userdata;
+        int status;
+        pid_t pid;
+        (void)s, (void)si;
+
+        /* gend is a subreaper: orphans of every generation land here too. */
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                if (!fwd_child_exited(d->fwd, pid, status))
+                        gen_child_exited(d, pid, status);
+        return 0;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct gend *d = userdata;
+        unsigned svcs, live = gend_live_count(d, &svcs);
+        (void)s;
+
+        log_info("got %s: stopping; %u generation%s of %u service%s keep running and "
+                 "their rules stay in place, so traffic keeps flowing", sigabbrev_np(si->ssi_signo),
+                 live, live == 1 ? "" : "s", svcs, svcs == 1 ? "" : "s");
+        sd_event_exit(d->event, 0);
+        return 0;
+}
+
+static int enable_forwarding(struct gend *d) {
+        _cleanup_free_ char *old = NULL, *rec = NULL;
+        int r = read_file("/proc/sys/net/ipv4/ip_forward", &old, NULL);
+
+        if (r < 0)
+                return r;
+        if (old[0] == '1')
+                return 0;
+        if (asprintf(&rec, "%s/ip_forward.before", d->run_dir) < 0)
+                return -ENOMEM;
+        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644)) < 0)
+                return r;
+        if ((r = write_file("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
+                return r;
+        log_info("set net.ipv4.ip_forward=1 (was 0; recorded in %s) so external clients "
+                 "reach the generations", rec);
+        return 0;
+}
+
+static int setup(struct gend *d) {
+        sigset_t mask;
+        int r;
+
+        if ((r = mkdir_p(d->run_dir, 0700)) < 0 || (r = mkdir_p(d->state_dir, 0755)) < 0 ||
+            (r = mkdir_p(d->log_dir, 0750)) < 0)
+                return r;
+        if ((r = cg_setup(&d->cgroup_base)) < 0)
+                return err_prefix(-r, "cgroup setup");
+        log_info("generations live in cgroup %s", d->cgroup_base);
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                return err_set(errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+        if ((r = enable_forwarding(d)) < 0)
+                return r;
+        if ((r = fwd_new(&d->pool, &d->fwd)) < 0)
+                return r;
+        if ((r = ct_open(&d->ct)) < 0)
+                return r;
+        d->blocks_used = calloc(pool_blocks(&d->pool), 1);
+        if (!d->blocks_used)
+                return -ENOMEM;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        if ((r = sd_event_default(&d->event)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGCHLD, on_sigchld, d)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGTERM, on_exit_signal, d)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0)
+                return err_setx(-r, "sd-event setup: %s", strerror(-r));
+        return control_listen(d);
+}
+
+int main(int argc, char **argv) {
+        struct gend d = { .config_dir = "/etc/gen", .run_dir = "/run/gen",
+                          .state_dir = "/var/lib/gen", .log_dir = "/var/log/gen",
+                          .profile_dir = GEN_PROFILE_DIR, .listen_fd = -1 };
+        const char *pool = DEFAULT_POOL;
+        bool check = false;
+        char p[32];
+        int c, r;
+
+        while ((c = getopt(argc, argv, "hnc:r:s:l:p:P:")) != -1)
+                switch (c) {
+                case 'n': check = true; break;
+                case 'c': d.config_dir = optarg; break;
+                case 'r': d.run_dir = optarg; break;
+                case 's': d.state_dir = optarg; break;
+                case 'l': d.log_dir = optarg; break;
+                case 'p': pool = optarg; break;
+                case 'P': d.profile_dir = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (pool_parse(pool, &d.pool) < 0) {
+                fprintf(stderr, "gend: -p %s: not an IPv4 network from /8 to /28 (e.g. "
+                        DEFAULT_POOL ")\n", pool);
+                return 2;
+        }
+        if (check)
+                return load_policies(&d, true) < 0 ? 1 : 0;
+        if (geteuid() != 0) {
+                fprintf(stderr, "gend: must run as root: it creates cgroups, network "
+                        "namespaces and iptables rules\n");
+                return 1;
+        }
+        if (load_policies(&d, false) < 0)
+                return 1;
+        if (asprintf(&d.socket_path, "%s/gend.sock", d.run_dir) < 0)
+                return 1;
+        r = setup(&d);
+        if (r < 0) {
+                log_error("%s", err_msg());
+                return 1;
+        }
+        unsigned n = 0;
+        for (struct service *s = d.services; s; s = s->next)
+                n++;
+        log_info("ready: %u service%s from %s, pool %s, socket %s", n, n == 1 ? "" : "s",
+                 d.config_dir, pool_to_string(&d.pool, p, sizeof(p)), d.socket_path);
+        r = sd_event_loop(d.event);
+        control_close(&d);
+        return r < 0 ? 1 : 0;
+}

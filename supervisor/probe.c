@@ -1,0 +1,199 @@
+#include "probe.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../sandbox/naming.h"
+#include "../sandbox/util.h"
+
+#define RETRY_USEC (100 * USEC_PER_MSEC)
+
+struct probe {
+        sd_event *event;
+        const struct policy *policy;
+        uint32_t addr;
+        uint16_t port;
+        probe_done_t done;
+        void *userdata;
+        int fd;
+        sd_event_source *io, *retry, *deadline;
+        char reply[256];
+        size_t reply_len;
+        char last[256];                 /* what the last try met */
+};
+
+static void attempt_close(struct probe *p) {
+        p->io = sd_event_source_disable_unref(p->io);
+        if (p->fd >= 0)
+                close(p->fd);
+        p->fd = -1;
+        p->reply_len = 0;
+}
+
+void probe_free(struct probe *p) {
+        if (!p)
+                return;
+        attempt_close(p);
+        sd_event_source_disable_unref(p->retry);
+        sd_event_source_disable_unref(p->deadline);
+        free(p);
+}
+
+static void finish(struct probe *p, int r) {
+        /* The callback may free p: copy what it needs. */
+        probe_done_t done = p->done;
+        char why[256];
+
+        snprintf(why, sizeof(why), "%s", p->last);
+        attempt_close(p);
+        p->retry = sd_event_source_disable_unref(p->retry);
+        p->deadline = sd_event_source_disable_unref(p->deadline);
+        done(p->userdata, r, why);
+}
+
+static int start_attempt(struct probe *p);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct probe *p = userdata;
+        (void)s, (void)usec;
+        p->retry = sd_event_source_disable_unref(p->retry);
+        start_attempt(p);
+        return 0;
+}
+
+static void attempt_failed(struct probe *p) {
+        attempt_close(p);
+        if (sd_event_add_time_relative(p->event, &p->retry, CLOCK_MONOTONIC, RETRY_USEC, 0,
+                                       on_retry, p) < 0) {
+                snprintf(p->last, sizeof(p->last), "cannot schedule the next probe");
+                finish(p, -ENOMEM);
+        }
+}
+
+static void where(struct probe *p, char *buf, size_t n) {
+        char a[16];
+        snprintf(buf, n, "%s:%u", ip4_to_string(p->addr, a, sizeof(a)), p->port);
+}
+
+static void http_reply(struct probe *p) {
+        char *sp = strchr(p->reply, ' ');
+        int status = sp ? atoi(sp + 1) : 0;
+        char w[32];
+
+        where(p, w, sizeof(w));
+        if (strncmp(p->reply, "HTTP/", 5) != 0 || status < 100) {
+                snprintf(p->last, sizeof(p->last), "GET http://%s%s: not an HTTP answer", w,
+                         p->policy->probe_path);
+                attempt_failed(p);
+        } else if (status != p->policy->probe_status) {
+                snprintf(p->last, sizeof(p->last), "GET http://%s%s answered %d, not %d", w,
+                         p->policy->probe_path, status, p->policy->probe_status);
+                attempt_failed(p);
+        } else
+                finish(p, 0);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct probe *p = userdata;
+        char w[32];
+        int err = 0;
+        socklen_t len = sizeof(err);
+        (void)s;
+
+        where(p, w, sizeof(w));
+        if (revents & EPOLLOUT) {
+                char req[512];
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+                        snprintf(p->last, sizeof(p->last), "connect %s %s", w,
+                                 err == ECONNREFUSED ? "refused" : strerror(err ? err : errno));
+                        attempt_failed(p);
+                        return 0;
+                }
+                if (p->policy->probe == PROBE_TCP) {
+                        finish(p, 0);
+                        return 0;
+                }
+                snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gend\r\n\r\n",
+                         p->policy->probe_path, w);
+                if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+                        snprintf(p->last, sizeof(p->last), "send to %s: %s", w, strerror(errno));
+                        attempt_failed(p);
+                        return 0;
+                }
+                sd_event_source_set_io_events(p->io, EPOLLIN);
+                return 0;
+        }
+        ssize_t n = recv(fd, p->reply + p->reply_len, sizeof(p->reply) - 1 - p->reply_len, 0);
+        if (n > 0) {
+                p->reply_len += n;
+                p->reply[p->reply_len] = 0;
+                if (!strchr(p->reply, '\n') && p->reply_len < sizeof(p->reply) - 1)
+                        return 0;
+                http_reply(p);
+                return 0;
+        }
+        snprintf(p->last, sizeof(p->last), "GET http://%s%s: connection closed without an answer",
+                 w, p->policy->probe_path);
+        attempt_failed(p);
+        return 0;
+}
+
+static int start_attempt(struct probe *p) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port),
+                                  .sin_addr.s_addr = htonl(p->addr) };
+        char w[32];
+        int r;
+
+        where(p, w, sizeof(w));
+        p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (p->fd < 0) {
+                snprintf(p->last, sizeof(p->last), "socket: %s", strerror(errno));
+                attempt_failed(p);
+                return 0;
+        }
+        if (connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+                snprintf(p->last, sizeof(p->last), "connect %s: %s", w, strerror(errno));
+                attempt_failed(p);
+                return 0;
+        }
+        r = sd_event_add_io(p->event, &p->io, p->fd, EPOLLOUT, on_io, p);
+        if (r < 0) {
+                snprintf(p->last, sizeof(p->last), "sd_event_add_io: %s", strerror(-r));
+                finish(p, r);
+        }
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct probe *p = userdata;
+        (void)s, (void)usec;
+        if (!*p->last) {
+                char w[32];
+                where(p, w, sizeof(w));
+                snprintf(p->last, sizeof(p->last), "no answer from %s", w);
+        }
+        finish(p, -ETIMEDOUT);
+        return 0;
+}
+
+int probe_start(sd_event *e, const struct policy *pol, uint32_t addr, uint16_t port,
+                probe_done_t done, void *userdata, struct probe **ret) {
+        struct probe *p = calloc(1, sizeof(*p));
+        int r;
+
+        if (!p)
+                return err_set(ENOMEM, "probe");
+        *p = (struct probe){ .event = e, .policy = pol, .addr = addr, .port = port,
+                             .done = done, .userdata = userdata, .fd = -1 };
+        r = sd_event_add_time_relative(e, &p->deadline, CLOCK_MONOTONIC,
+                                       pol->ready_timeout_usec, 0, on_deadline, p);
+        if (r < 0) {
+                free(p);
+                return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
+        }
+        *ret = p;
+        start_attempt(p);
+        return 0;
+}
