@@ -7,15 +7,16 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := libnl-3.0 libnl-route-3.0 libnl-nf-3.0 libcap libseccomp libsystemd inih jansson
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
-           -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"'
+OPT     ?= -O2 -g
+CFLAGS  ?=
+FLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
+           -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
 PROFILE_DIR ?= $(CURDIR)/policy/profiles
 
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
         libseccomp-dev libsystemd-dev libinih-dev libjansson-dev libcmocka-dev \
-        iptables iproute2 conntrack mandoc curl
+        iptables iproute2 conntrack mandoc curl jq
 
 B    ?= build
 SAN  := build-san
@@ -31,16 +32,16 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup
-TOOLS       := sample load
+TOOLS       := sample load ctlraw
 
 all: $(B)/gend $(B)/gen
 
 $(B)/gend: $(GEND_SRC) $(HEADERS) | $(B)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $(GEND_SRC) \
+	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $(GEND_SRC) \
 		$(shell pkg-config --libs $(PKGS))
 
 $(B)/gen: $(GEN_SRC) $(HEADERS) | $(B)
-	$(CC) $(CFLAGS) -o $@ $(GEN_SRC) $(shell pkg-config --libs jansson)
+	$(CC) $(FLAGS) -o $@ $(GEN_SRC) $(shell pkg-config --libs jansson)
 
 # Unit tests: pure code only, no root.
 UNIT_DEPS_test_policy := policy/policy.c policy/parse.c sandbox/util.c
@@ -50,11 +51,11 @@ UNIT_DEPS_test_fsm    := supervisor/fsm.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
 .SECONDEXPANSION:
 $(B)/test_%: tests/unit/test_%.c $$(UNIT_DEPS_test_$$*) $(HEADERS) | $(B)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(UNIT_DEPS_test_$*) \
+	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(UNIT_DEPS_test_$*) \
 		$(shell pkg-config --libs $(PKGS) cmocka)
 
 $(B)/%: tests/tools/%.c | $(B)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(FLAGS) -o $@ $<
 
 $(B):
 	mkdir -p $@
@@ -75,7 +76,7 @@ deps:
 # Everything, twice built: plain, and with ASan+UBSan for the tests.
 check: deps
 	$(MAKE) all units tools
-	$(MAKE) B=$(SAN) CFLAGS="$(SANFLAGS)" all units tools
+	$(MAKE) B=$(SAN) OPT="$(SANFLAGS)" all units tools
 	tests/run $(B) $(SAN)
 
 demo: deps all tools

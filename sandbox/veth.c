@@ -15,6 +15,7 @@
 
 static void nl_sock_freep(struct nl_sock **s) { if (*s) nl_socket_free(*s); }
 static void rtnl_link_putp(struct rtnl_link **l) { if (*l) rtnl_link_put(*l); }
+static void rtnl_veth_releasep(struct rtnl_link **l) { if (*l) rtnl_link_veth_release(*l); }
 static void rtnl_addr_putp(struct rtnl_addr **a) { if (*a) rtnl_addr_put(*a); }
 static void rtnl_route_putp(struct rtnl_route **r) { if (*r) rtnl_route_put(*r); }
 static void nl_addr_putp(struct nl_addr **a) { if (*a) nl_addr_put(*a); }
@@ -124,7 +125,7 @@ static int host_sysctl(const char *ifname, const char *key, const char *value) {
 
 int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr) {
         _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
-        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+        _cleanup_(rtnl_veth_releasep) struct rtnl_link *link = NULL;
         struct inside_args in = { host_addr, gen_addr };
         struct rtnl_link *peer;
         int r, ifindex;
@@ -135,9 +136,10 @@ int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t 
         if (!link)
                 return err_set(ENOMEM, "rtnl_link_veth_alloc");
         rtnl_link_set_name(link, host_if);
-        peer = rtnl_link_veth_get_peer(link);
+        peer = rtnl_link_veth_get_peer(link);   /* a reference of its own */
         rtnl_link_set_name(peer, GEN_IF);
         rtnl_link_set_ns_fd(peer, netns_fd);
+        rtnl_link_put(peer);
         r = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
         if (r < 0)
                 return nl_fail(r, "rtnl_link_add(veth)", host_if);

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,8 @@ static json_t *call(json_t *req) {
                 free(s);
                 return NULL;
         }
-        if (dprintf(fd, "%s\n", s) < 0) {
+        /* gend may refuse at once and close: its answer is still there to read. */
+        if (dprintf(fd, "%s\n", s) < 0 && errno != EPIPE && errno != ECONNRESET) {
                 fprintf(stderr, "gen: write(%s): %s\n", socket_path, strerror(errno));
                 free(s);
                 close(fd);
@@ -242,6 +244,7 @@ int main(int argc, char **argv) {
 
         if (env && *env)
                 socket_path = env;
+        signal(SIGPIPE, SIG_IGN);
         while ((c = getopt_long(argc, argv, "+s:fh", opts, NULL)) != -1)
                 if (c == 's')
                         socket_path = optarg;

@@ -135,6 +135,17 @@ static int setup(struct gend *d) {
         return control_listen(d);
 }
 
+static void gend_free(struct gend *d) {
+        control_close(d);
+        services_free(d);
+        fwd_free(d->fwd);
+        ct_close(d->ct);
+        sd_event_unref(d->event);
+        free(d->blocks_used);
+        free(d->cgroup_base);
+        free(d->socket_path);
+}
+
 int main(int argc, char **argv) {
         struct gend d = { .config_dir = "/etc/gen", .run_dir = "/run/gen",
                           .state_dir = "/var/lib/gen", .log_dir = "/var/log/gen",
@@ -165,20 +176,26 @@ int main(int argc, char **argv) {
                         DEFAULT_POOL ")\n", pool);
                 return 2;
         }
-        if (check)
-                return load_policies(&d, true) < 0 ? 1 : 0;
+        if (check) {
+                r = load_policies(&d, true);
+                services_free(&d);
+                return r < 0 ? 1 : 0;
+        }
         if (geteuid() != 0) {
                 fprintf(stderr, "gend: must run as root: it creates cgroups, network "
                         "namespaces and iptables rules\n");
                 return 1;
         }
-        if (load_policies(&d, false) < 0)
+        if (load_policies(&d, false) < 0) {
+                services_free(&d);
                 return 1;
+        }
         if (asprintf(&d.socket_path, "%s/gend.sock", d.run_dir) < 0)
                 return 1;
         r = setup(&d);
         if (r < 0) {
                 log_error("%s", err_msg());
+                gend_free(&d);
                 return 1;
         }
         unsigned n = 0;
@@ -187,6 +204,6 @@ int main(int argc, char **argv) {
         log_info("ready: %u service%s from %s, pool %s, socket %s", n, n == 1 ? "" : "s",
                  d.config_dir, pool_to_string(&d.pool, p, sizeof(p)), d.socket_path);
         r = sd_event_loop(d.event);
-        control_close(&d);
+        gend_free(&d);
         return r < 0 ? 1 : 0;
 }

@@ -102,6 +102,7 @@ int gen_rollback(struct service *s, struct generation **ret);
 int gen_retire(struct generation *g, bool force, bool now, uint64_t timeout_usec);
 void gen_child_exited(struct gend *d, pid_t pid, int status);
 unsigned gend_live_count(struct gend *d, unsigned *ret_services);
+void services_free(struct gend *d);
 uint64_t gen_age_usec(const struct generation *g);
 void gen_describe(const struct generation *g, char *buf, size_t n);
 void gen_log_path(struct gend *d, const char *svc, unsigned n, char **ret);

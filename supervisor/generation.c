@@ -123,8 +123,13 @@ void gen_torn_down(struct generation *g) {
                 s->d->blocks_used[g->block] = 0;
         g->has_block = false;
         g->torn_down = true;
+        if (g->state == GEN_FAILED) {
+                /* Said once its objects are gone: a failed gen new leaves nothing. */
+                control_report(g, REPORT_FAILED, g->failure);
+                return;                 /* the record stays for gen list */
+        }
         if (g->state != GEN_FROZEN)
-                return;                 /* failed: the record stays for gen list */
+                return;
         gen_transition(g, EV_KILLED);
         char msg[256], took[32];
         format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
@@ -144,7 +149,6 @@ static void gen_fail(struct generation *g, const char *why) {
         probe_free(g->probe);
         g->probe = NULL;
         gen_transition(g, g->state == GEN_STARTING && !g->exited ? EV_PROBE_FAIL : EV_EXIT);
-        control_report(g, REPORT_FAILED, why);
         if (teardown_start(g) < 0)
                 log_error("%s: generation %u: cleanup: %s", g->svc->policy->name, g->n, err_msg());
 }
@@ -212,6 +216,9 @@ static int gen_create(struct generation *g, const char *dir) {
         if (!g->log_path)
                 return err_set(ENOMEM, "names");
 
+        if (p->memory_max || p->pids_max || p->cpu_milli)
+                return err_setx(EOPNOTSUPP, "%s: [limits] memory, pids and cpu cannot be "
+                                "enforced by this gend yet; remove them to deploy", p->path);
         if ((r = confine_prepare(p, p->name, g->n, d->profile_dir, &conf)) < 0)
                 return r;
         if (mkdir(svc_cg, 0755) < 0 && errno != EEXIST)
@@ -541,7 +548,6 @@ void gen_child_exited(struct gend *d, pid_t pid, int status) {
                                 snprintf(msg, sizeof(msg), "generation %u (active) exited (%s); "
                                          "no generation of %s is serving; see gen logs %s %u",
                                          g->n, how, s->policy->name, s->policy->name, g->n);
-                                log_error("%s: %s", s->policy->name, msg);
                                 gen_fail(g, msg);
                                 rules_repair(s);
                                 break;
@@ -551,6 +557,21 @@ void gen_child_exited(struct gend *d, pid_t pid, int status) {
                         }
                         return;
                 }
+}
+
+/* At exit: memory only; the generations and their objects stay. */
+void services_free(struct gend *d) {
+        while (d->services) {
+                struct service *s = d->services;
+                d->services = s->next;
+                while (s->gens) {
+                        struct generation *g = s->gens;
+                        s->gens = g->next;
+                        gen_free(g);
+                }
+                policy_free(s->policy);
+                free(s);
+        }
 }
 
 unsigned gend_live_count(struct gend *d, unsigned *ret_services) {

@@ -6,7 +6,9 @@
  *   GET /status   this process's /proc/self/status
  *   GET /...      "generation N\n"; a task writes SAMPLE_MARKERS/done-N-PID
  *                 after SAMPLE_MARKERS/start-N-PID was written here.
- * Listens on 0.0.0.0:SAMPLE_PORT (9501). */
+ * Listens on 0.0.0.0:SAMPLE_PORT (9501). A release directory can break it
+ * on purpose: a file "health-status" there sets the health answer, a file
+ * "exit-now" makes it exit with status 3 at once. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +99,16 @@ int main(void) {
         int one = 1, lfd, task_ms = env_int("SAMPLE_TASK_MS", 1000);
         int health = env_int("SAMPLE_HEALTH_STATUS", 200);
 
+        FILE *hs = fopen("health-status", "re");
+        if (hs) {
+                if (fscanf(hs, "%d", &health) != 1)
+                        health = 500;
+                fclose(hs);
+        }
+        if (access("exit-now", F_OK) == 0) {
+                fprintf(stderr, "sample: exit-now found in the release directory: exiting\n");
+                return 3;
+        }
         markers = getenv("SAMPLE_MARKERS");
         if (getenv("GEN_GENERATION"))
                 gen = getenv("GEN_GENERATION");

@@ -1,0 +1,91 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../sandbox/naming.h"
+
+static void test_pool(void **state) {
+        struct pool p;
+        char buf[32];
+        (void)state;
+        assert_int_equal(pool_parse("10.213.0.0/16", &p), 0);
+        assert_int_equal(pool_blocks(&p), 16384);
+        assert_string_equal(ip4_to_string(pool_host_addr(&p, 0), buf, sizeof(buf)), "10.213.0.1");
+        assert_string_equal(ip4_to_string(pool_gen_addr(&p, 0), buf, sizeof(buf)), "10.213.0.2");
+        assert_string_equal(ip4_to_string(pool_gen_addr(&p, 2), buf, sizeof(buf)), "10.213.0.10");
+        assert_string_equal(ip4_to_string(pool_gen_addr(&p, 16383), buf, sizeof(buf)), "10.213.255.254");
+        assert_true(pool_contains(&p, pool_gen_addr(&p, 16383)));
+        assert_false(pool_contains(&p, 0x0ad40001));
+        assert_string_equal(pool_to_string(&p, buf, sizeof(buf)), "10.213.0.0/16");
+        assert_int_equal(pool_parse("10.213.0.1/16", &p), -EINVAL);     /* host bits */
+        assert_int_equal(pool_parse("10.213.0.0/29", &p), -EINVAL);
+        assert_int_equal(pool_parse("10.213.0.0", &p), -EINVAL);
+        assert_int_equal(pool_parse("10.213.0.0/", &p), -EINVAL);
+        assert_int_equal(pool_parse("10.0.0.0/8", &p), 0);
+        assert_int_equal(pool_blocks(&p), 65536);                       /* the mark's 16 bits */
+}
+
+static void test_alloc(void **state) {
+        struct pool p;
+        uint8_t used[4] = { 1, 1, 0, 1 };
+        (void)state;
+        assert_int_equal(pool_parse("10.1.0.0/28", &p), 0);
+        assert_int_equal(pool_blocks(&p), 4);
+        assert_int_equal(pool_alloc(&p, used, 4), 2);
+        used[2] = 1;
+        assert_int_equal(pool_alloc(&p, used, 4), -ENOSPC);
+        used[0] = 0;
+        assert_int_equal(pool_alloc(&p, used, 4), 0);
+}
+
+static void test_names(void **state) {
+        char a[IFNAME_MAX], b[IFNAME_MAX];
+        char *ns = NULL;
+        (void)state;
+        veth_host_name("a-service-with-20ch", 4000000000U, a);
+        assert_true(strlen(a) <= 15);
+        assert_int_equal(a[0], 'g');
+        veth_host_name("web", 1, a);
+        veth_host_name("web", 2, b);
+        assert_string_not_equal(a, b);
+        veth_host_name("web", 12, a);
+        veth_host_name("web1", 2, b);   /* "web/12" vs "web1/2": no clash */
+        assert_string_not_equal(a, b);
+        /* Stable: a restarted gend finds the same name. */
+        veth_host_name("web", 1, a);
+        veth_host_name("web", 1, b);
+        assert_string_equal(a, b);
+        assert_int_equal(netns_name("web", 3, &ns), 0);
+        assert_string_equal(ns, "gen-web-3");
+        free(ns);
+        assert_int_equal(gen_ct_mark(5), 0x47450005);
+        assert_int_equal(gen_ct_mark(5) & GEN_CT_MARK_MASK, GEN_CT_MARK_TAG);
+}
+
+static void test_no_collisions(void **state) {
+        /* Many generations of a few services: no two host links alike. */
+        static char seen[4000][IFNAME_MAX];
+        const char *svcs[] = { "web", "api", "worker", "web2" };
+        unsigned n = 0;
+        (void)state;
+        for (unsigned s = 0; s < 4; s++)
+                for (unsigned g = 1; g <= 1000; g++, n++) {
+                        veth_host_name(svcs[s], g, seen[n]);
+                        for (unsigned i = 0; i < n; i++)
+                                if (strcmp(seen[i], seen[n]) == 0)
+                                        fail_msg("%s/%u clashes with an earlier name %s", svcs[s], g, seen[n]);
+                }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pool), cmocka_unit_test(test_alloc),
+                cmocka_unit_test(test_names), cmocka_unit_test(test_no_collisions),
+        };
+        return cmocka_run_group_tests_name("naming", tests, NULL, NULL);
+}
