@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 PKGS    := libnl-3.0 libnl-route-3.0 libnl-nf-3.0 libcap libseccomp libsystemd inih jansson
 OPT     ?= -O2 -g
 CFLAGS  ?=
-FLAGS   := $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
+FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
            -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
 PROFILE_DIR ?= $(CURDIR)/policy/profiles
 
@@ -24,14 +24,14 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 POLICY_SRC  := policy/policy.c policy/parse.c
 SANDBOX_SRC := sandbox/util.c sandbox/naming.c sandbox/cgroup.c sandbox/netns.c \
-               sandbox/veth.c sandbox/spawn.c sandbox/confine.c
+               sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c
 GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/rules.c \
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/generation.c supervisor/drain.c supervisor/control.c \
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
-UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup
+UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
 TOOLS       := sample load ctlraw
 
 all: $(B)/gend $(B)/gen
@@ -49,13 +49,15 @@ UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
+UNIT_DEPS_test_confine := sandbox/confine.c sandbox/util.c
+UNIT_DEPS_test_limits := sandbox/limits.c policy/policy.c policy/parse.c sandbox/util.c
 .SECONDEXPANSION:
 $(B)/test_%: tests/unit/test_%.c $$(UNIT_DEPS_test_$$*) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(UNIT_DEPS_test_$*) \
 		$(shell pkg-config --libs $(PKGS) cmocka)
 
 $(B)/%: tests/tools/%.c | $(B)
-	$(CC) $(FLAGS) -o $@ $<
+	$(CC) $(FLAGS) -o $@ $< -pthread
 
 $(B):
 	mkdir -p $@

@@ -50,6 +50,12 @@ _Noreturn static void child(const struct spawn_opts *o, int pipe_fd) {
         int null_fd;
 
         reset_signals();
+        /* v1 limit cgroups first: every process it forks is counted there. */
+        for (unsigned i = 0; i < o->n_join; i++)
+                if (o->join_fds[i] >= 0 && write(o->join_fds[i], "0", 1) != 1) {
+                        err_set(errno, "join cgroup v1 limit group");
+                        child_fail(pipe_fd);
+                }
         if (setns(o->netns_fd, CLONE_NEWNET) < 0) {
                 err_set(errno, "setns(CLONE_NEWNET)");
                 child_fail(pipe_fd);

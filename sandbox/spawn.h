@@ -14,6 +14,8 @@ struct spawn_opts {
         int netns_fd;
         int log_fd;                     /* stdout and stderr */
         const struct confine *confine;  /* NULL: none */
+        const int *join_fds;            /* cgroup.procs of v1 limit cgroups, -1: none */
+        unsigned n_join;
 };
 
 /* On success the process has exec'd; a failure in the child before exec

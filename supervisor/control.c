@@ -276,6 +276,8 @@ static json_t *gen_json(struct generation *g) {
                 json_object_set_new(j, "netns", json_string(g->netns));
         if (g->has_block)
                 json_object_set_new(j, "veth", json_string(g->veth));
+        json_object_set_new(j, "oom_kills", json_integer(g->oom_kills));
+        json_object_set_new(j, "pids_refused", json_integer(g->pids_refused));
         if (g->state == GEN_DRAINING) {
                 uint64_t t = g->drain_timeout_usec ? g->drain_timeout_usec
                                                    : g->svc->policy->drain_timeout_usec;

@@ -171,6 +171,8 @@ static int remove_objects(struct generation *g) {
                 r = q;
         if ((q = veth_destroy(g->veth)) < 0)
                 r = q;
+        if ((q = limits_destroy(&g->limits)) < 0)
+                r = q;
         if (g->cgroup && (svc_cg = strdup(g->cgroup))) {
                 *strrchr(svc_cg, '/') = 0;
                 rmdir(svc_cg);          /* the service's directory, when empty */
@@ -222,4 +224,39 @@ int teardown_start(struct generation *g) {
                 arm_timer(g, FREEZE_WAIT_USEC);
         }
         return teardown_step(g);
+}
+
+/* OOM kills and refused forks, from the limit cgroups' event counters,
+ * read every second for the live generations that have limits. */
+static int on_events_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct gend *d = userdata;
+        (void)usec;
+
+        for (struct service *sv = d->services; sv; sv = sv->next)
+                for (struct generation *g = sv->gens; g; g = g->next) {
+                        unsigned oom, pids;
+                        if (!g->limits.v2_dir || g->teardown_step ||
+                            limits_events(&d->limits, &g->limits, &oom, &pids) < 0)
+                                continue;
+                        if (oom > g->oom_kills)
+                                log_warn("%s: generation %u: %u process%s OOM-killed at its "
+                                         "memory limit (%u in all)", sv->policy->name, g->n,
+                                         oom - g->oom_kills, oom - g->oom_kills == 1 ? "" : "es", oom);
+                        if (pids > g->pids_refused)
+                                log_warn("%s: generation %u: %u fork%s refused at its pids limit "
+                                         "of %llu (%u in all)", sv->policy->name, g->n,
+                                         pids - g->pids_refused, pids - g->pids_refused == 1 ? "" : "s",
+                                         (unsigned long long)sv->policy->pids_max, pids);
+                        g->oom_kills = oom;
+                        g->pids_refused = pids;
+                }
+        sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+int limits_watch_start(struct gend *d) {
+        int r = sd_event_add_time_relative(d->event, &d->events_timer, CLOCK_MONOTONIC,
+                                           USEC_PER_SEC, 0, on_events_timer, d);
+        return r < 0 ? err_setx(-r, "sd_event_add_time: %s", strerror(-r)) : 0;
 }

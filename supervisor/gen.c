@@ -169,6 +169,12 @@ static void print_table(json_t *services, bool detail) {
                                        json_integer_value(json_object_get(g, "procs")),
                                        json_integer_value(json_object_get(dr, "quiet_procs")),
                                        json_integer_value(json_object_get(g, "conns")));
+                        json_int_t oom = json_integer_value(json_object_get(g, "oom_kills"));
+                        json_int_t pids = json_integer_value(json_object_get(g, "pids_refused"));
+                        if (detail && (oom || pids))
+                                printf("           limits hit: %lld OOM kill%s, %lld fork%s refused "
+                                       "at the pids limit\n", (long long)oom, oom == 1 ? "" : "s",
+                                       (long long)pids, pids == 1 ? "" : "s");
                         const char *why = json_string_value(json_object_get(g, "failure"));
                         if (why)
                                 printf("           %s\n", why);

@@ -109,6 +109,15 @@ static int setup(struct gend *d) {
         if ((r = cg_setup(&d->cgroup_base)) < 0)
                 return err_prefix(-r, "cgroup setup");
         log_info("generations live in cgroup %s", d->cgroup_base);
+        if ((r = limits_setup(d->cgroup_base, &d->limits)) < 0)
+                return err_prefix(-r, "limits setup");
+        for (int c = 0; c < _LIM_MAX; c++)
+                if (d->limits.where[c] == LIM_V1)
+                        log_info("[limits] %s: cgroup v1, %s", lim_ctl_to_string(c),
+                                 d->limits.v1_base[c]);
+                else
+                        log_info("[limits] %s: %s", lim_ctl_to_string(c),
+                                 d->limits.where[c] == LIM_V2 ? "cgroup v2" : "not available");
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 return err_set(errno, "prctl(PR_SET_CHILD_SUBREAPER)");
         if ((r = enable_forwarding(d)) < 0)
@@ -132,6 +141,8 @@ static int setup(struct gend *d) {
             (r = sd_event_add_signal(d->event, NULL, SIGTERM, on_exit_signal, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0)
                 return err_setx(-r, "sd-event setup: %s", strerror(-r));
+        if ((r = limits_watch_start(d)) < 0)
+                return r;
         return control_listen(d);
 }
 
@@ -140,6 +151,8 @@ static void gend_free(struct gend *d) {
         services_free(d);
         fwd_free(d->fwd);
         ct_close(d->ct);
+        sd_event_source_disable_unref(d->events_timer);
+        limits_host_done(&d->limits);
         sd_event_unref(d->event);
         free(d->blocks_used);
         free(d->cgroup_base);

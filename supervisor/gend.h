@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "../policy/policy.h"
+#include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
 #include "fsm.h"
 
@@ -33,6 +34,8 @@ struct generation {
         char *netns;
         char *cgroup;                   /* absolute path */
         char *log_path;
+        struct gen_limits limits;
+        unsigned oom_kills, pids_refused; /* from the limit cgroups' events */
 
         uint64_t created_usec, ready_usec, drain_usec; /* CLOCK_MONOTONIC */
         uint64_t created_realtime;
@@ -72,6 +75,8 @@ struct gend {
         struct service *services;
         char *config_dir, *run_dir, *state_dir, *log_dir, *profile_dir;
         char *cgroup_base;
+        struct limits_host limits;
+        sd_event_source *events_timer;
         struct pool pool;
         uint8_t *blocks_used;
         struct fwd *fwd;
@@ -113,3 +118,4 @@ int drain_rearm(struct generation *g);          /* new deadline or --now */
 void drain_stop(struct generation *g);
 int teardown_start(struct generation *g);
 int gen_count(struct generation *g);
+int limits_watch_start(struct gend *d);

@@ -112,6 +112,7 @@ static void gen_free(struct generation *g) {
         free(g->netns);
         free(g->cgroup);
         free(g->log_path);
+        limits_release(&g->limits);
         free(g);
 }
 
@@ -196,7 +197,7 @@ static int gen_create(struct generation *g, const char *dir) {
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *svc_cg = NULL;
         struct confine conf = { 0 };
-        int r, blk;
+        int r, blk, join[_LIM_MAX] = { -1, -1, -1 };
 
         blk = pool_alloc(&d->pool, d->blocks_used, pool_blocks(&d->pool));
         if (blk < 0)
@@ -216,15 +217,16 @@ static int gen_create(struct generation *g, const char *dir) {
         if (!g->log_path)
                 return err_set(ENOMEM, "names");
 
-        if (p->memory_max || p->pids_max || p->cpu_milli)
-                return err_setx(EOPNOTSUPP, "%s: [limits] memory, pids and cpu cannot be "
-                                "enforced by this gend yet; remove them to deploy", p->path);
-        if ((r = confine_prepare(p, p->name, g->n, d->profile_dir, &conf)) < 0)
+        /* Everything a policy can get wrong is found before anything starts. */
+        if ((r = limits_check(&d->limits, p)) < 0 ||
+            (r = confine_prepare(p, p->name, g->n, d->profile_dir, &conf)) < 0)
                 return r;
         if (mkdir(svc_cg, 0755) < 0 && errno != EEXIST)
                 r = err_set(errno, "mkdir(%s)", svc_cg);
         if (r >= 0 && (r = cg_create(g->cgroup)) >= 0 && (r = cg_open(g->cgroup)) >= 0)
                 cg_fd = r;
+        if (r >= 0)
+                r = limits_create(&d->limits, p, p->name, g->n, g->cgroup, &g->limits, join);
         if (r >= 0 && (r = netns_create(g->netns, &netns_fd)) >= 0)
                 r = veth_create(g->veth, netns_fd, g->host_addr, g->addr);
         if (r >= 0 && (r = open_log(g, &log_fd)) >= 0)
@@ -233,13 +235,16 @@ static int gen_create(struct generation *g, const char *dir) {
                 struct spawn_opts o = {
                         .argv = p->argv, .envp = env, .directory = dir ? dir : p->directory,
                         .cgroup_fd = cg_fd, .netns_fd = netns_fd, .log_fd = log_fd,
-                        .confine = &conf,
+                        .confine = &conf, .join_fds = join, .n_join = _LIM_MAX,
                 };
                 if (!o.directory)
                         o.directory = "/";
                 r = spawn_start(&o, &g->pid, &g->pidfd);
         }
         confine_done(&conf);
+        for (int c = 0; c < _LIM_MAX; c++)
+                if (join[c] >= 0)
+                        close(join[c]);
         return r;
 }
 

@@ -21,6 +21,14 @@ FAILED=0
 GEND=
 CG2=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -1)
 TESTCG=$CG2/gen-test-$RUN
+# Hybrid hosts: gend also starts in per-run cgroups of the v1 hierarchies
+# that carry limit controllers, so its v1 limit groups are the test's too.
+V1CGS=()
+for ctl in memory pids cpu; do
+	mnt=$(awk -v c=$ctl '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup" && ("," $(i + 3) ",") ~ ("," c ",")) print $5; break }}' /proc/self/mountinfo | head -1)
+	rel=$(awk -F: -v c=$ctl '("," $2 ",") ~ ("," c ",") {print $3}' /proc/self/cgroup | head -1)
+	[ -n "$mnt" ] && [ -n "$rel" ] && V1CGS+=("$mnt${rel%/}/gen-test-$RUN")
+done
 
 ok() { echo "ok - $*"; }
 notok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
@@ -46,7 +54,7 @@ write_policy() {  # NAME [extra lines...]
 	local name=$1; shift
 	{
 		printf '[service]\nexec = %s/sample\nenvironment = SAMPLE_MARKERS=%s/markers\n' "$TOOLS" "$T"
-		printf '[listen]\nport = %s:9501/tcp\n' "$PORT"
+		printf '[listen]\nport = %s:%s/tcp\n' "${POLICY_PORT:-$PORT}" "${INNER_PORT:-9501}"
 		printf '[ready]\nprobe = http GET /health 200\ntimeout = 3s\n'
 		printf '[drain]\nsettle = 200ms\ntimeout = 30s\n'
 		for l in "$@"; do printf '%s\n' "$l"; done
@@ -54,9 +62,11 @@ write_policy() {  # NAME [extra lines...]
 }
 
 start_gend() {
+	local join="" d
 	mkdir -p "$TESTCG"
+	for d in "${V1CGS[@]}"; do mkdir -p "$d" && join+="echo \$\$ > '$d/cgroup.procs' && "; done
 	# gend starts in a cgroup of the test's own: its generations go below it.
-	bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && exec '$B/gend' -c '$T/etc' -r '$T/run' \
+	bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && $join exec '$B/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL -P '$ROOT/policy/profiles'" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do
@@ -113,6 +123,9 @@ cleanup() {
 		done
 		rmdir "$TESTCG" 2>/dev/null
 	fi
+	for d in "${V1CGS[@]}"; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
 	# Network namespaces of this run, with the host ends of their links.
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-($SVC|t$RUN)-"); do
 		peer=$(ip -n "$ns" -o link show eth0 2>/dev/null | sed -n 's/.*eth0@if\([0-9]*\).*/\1/p')

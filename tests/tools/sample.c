@@ -4,6 +4,10 @@
  *
  *   GET /health   200 "ok" (SAMPLE_HEALTH_STATUS overrides the status)
  *   GET /status   this process's /proc/self/status
+ *   GET /keyctl   tries add_key(2) (denied by both seccomp profiles): "errno N"
+ *   GET /thread   starts and joins a thread: "thread ok"
+ *   GET /forkbomb forks as fast as it can for 3 s: "forks N refused M"
+ *   GET /hog      a child touches memory, 1 MiB at a time, up to 1 GiB
  *   GET /...      "generation N\n"; a task writes SAMPLE_MARKERS/done-N-PID
  *                 after SAMPLE_MARKERS/start-N-PID was written here.
  * Listens on 0.0.0.0:SAMPLE_PORT (9501). A release directory can break it
@@ -17,7 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +68,41 @@ static void answer(int fd, int status, const char *body, size_t len) {
         }
 }
 
+static void *thread_main(void *arg) { return arg; }
+
+/* Bounded in time: every process stops forking after 3 s and exits. */
+static void forkbomb(unsigned *ret_forks, unsigned *ret_refused) {
+        struct timespec start, now;
+        unsigned forks = 0, refused = 0;
+
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        do {
+                pid_t p = fork();
+                if (p == 0) {
+                        struct timespec ts = { 3, 0 };
+                        nanosleep(&ts, NULL);
+                        _exit(0);
+                }
+                if (p > 0)
+                        forks++;
+                else
+                        refused++;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+        } while (now.tv_sec - start.tv_sec < 3);
+        *ret_forks = forks;
+        *ret_refused = refused;
+}
+
+static void hog(void) {
+        for (int i = 0; i < 1024; i++) {
+                char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (p == MAP_FAILED)
+                        _exit(1);
+                memset(p, i, 1 << 20);
+        }
+        _exit(0);
+}
+
 static void serve(int fd, int task_ms, int health) {
         char req[4096], body[8192];
         size_t got = 0;
@@ -79,6 +123,40 @@ static void serve(int fd, int task_ms, int health) {
                 if (s >= 0)
                         close(s);
                 answer(fd, 200, body, len > 0 ? (size_t)len : 0);
+        } else if (strncmp(req, "GET /keyctl", 11) == 0) {
+                long r = syscall(SYS_add_key, "user", "gen-test", "x", 1, -3 /* session */);
+                int len = snprintf(body, sizeof(body), "errno %d\n", r < 0 ? errno : 0);
+                answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /thread", 11) == 0) {
+                pthread_t t;
+                int e = pthread_create(&t, NULL, thread_main, NULL);
+                if (e == 0)
+                        pthread_join(t, NULL);
+                int len = snprintf(body, sizeof(body), e ? "thread failed: %s\n" : "thread ok\n",
+                                   strerror(e));
+                answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /forkbomb", 13) == 0) {
+                unsigned forks, refused;
+                signal(SIGCHLD, SIG_DFL);
+                forkbomb(&forks, &refused);
+                while (waitpid(-1, NULL, 0) > 0)
+                        ;
+                signal(SIGCHLD, SIG_IGN);
+                int len = snprintf(body, sizeof(body), "forks %u refused %u\n", forks, refused);
+                answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /hog", 8) == 0) {
+                pid_t pid = fork();
+                int st = 0;
+                if (pid == 0)
+                        hog();
+                signal(SIGCHLD, SIG_DFL);
+                if (pid > 0)
+                        waitpid(pid, &st, 0);
+                signal(SIGCHLD, SIG_IGN);
+                int len = snprintf(body, sizeof(body), "hog %s %d\n",
+                                   WIFSIGNALED(st) ? "killed by signal" : "exited",
+                                   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+                answer(fd, 200, body, len);
         } else if (strncmp(req, "GET ", 4) == 0) {
                 pid_t pid = fork();
                 if (pid == 0) {

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Every generation is confined by its policy: identity, capabilities,
+# no_new_privs, seccomp, and cgroup limits that stop a fork bomb and an
+# OOM inside one generation while another keeps serving.
+. "$(dirname "$0")/lib.sh"
+preflight
+
+status_field() { grep "^$2:" <<<"$1" | awk '{print $2}'; }
+get() { curl -s -m 10 "http://127.0.0.1:$1$2"; }
+
+# a: a non-root user with CAP_NET_BIND_SERVICE on port 80, default profile
+POLICY_PORT=$PORT INNER_PORT=80 write_policy ${SVC}a "[service]" "user = nobody" "environment = SAMPLE_PORT=80" \
+	"[sandbox]" "capabilities = CAP_NET_BIND_SERVICE"
+# b: the same without the capability
+POLICY_PORT=$((PORT + 1)) INNER_PORT=80 write_policy ${SVC}b "[service]" "user = nobody" "environment = SAMPLE_PORT=80" \
+	"[sandbox]" "capabilities = none"
+# c: root with the defaults, and the strict profile
+POLICY_PORT=$((PORT + 2)) write_policy ${SVC}c "[sandbox]" "seccomp = strict" "private-tmp = yes"
+# d: limits
+POLICY_PORT=$((PORT + 3)) write_policy ${SVC}d "[limits]" "pids = 32" "memory = 64M" "cpu = 0.5" "nofile = 1024"
+start_gend || exit 1
+grep '\[limits\]' "$T/gend.log" | sed 's/^/# /'
+
+out=$(G new ${SVC}a 2>&1); rc=$?
+check "a non-root generation binds port 80 with CAP_NET_BIND_SERVICE" [ $rc -eq 0 ]
+check "... its route goes through its own veth" route_is_ours "$(json_field ${SVC}a 1 address)" "$(json_field ${SVC}a 1 veth)"
+st=$(get $PORT /status)
+check "... runs as nobody (Uid 65534)" [ "$(status_field "$st" Uid)" = 65534 ]
+check "... with nobody's group and no others" bash -c "[ '$(status_field "$st" Gid)' = 65534 ] && [ -z '$(status_field "$st" Groups)' ]"
+for set in CapInh CapPrm CapEff CapBnd CapAmb; do
+	check "... $set is CAP_NET_BIND_SERVICE only" [ "$(status_field "$st" $set)" = 0000000000000400 ]
+done
+check "... NoNewPrivs 1" [ "$(status_field "$st" NoNewPrivs)" = 1 ]
+check "... Seccomp 2 (filter)" [ "$(status_field "$st" Seccomp)" = 2 ]
+check "... add_key fails with EPERM under the default profile" [ "$(get $PORT /keyctl)" = "errno 1" ]
+check "... a thread starts under the default profile" [ "$(get $PORT /thread)" = "thread ok" ]
+
+out=$(G new ${SVC}b 2>&1); rc=$?
+check "without CAP_NET_BIND_SERVICE, port 80 fails and gen new says so" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'generation 1 exited (status 1) before it became active' <<<'$out'"
+check "... the sample's own error is in its log" grep -q "Permission denied" "$T/log/${SVC}b/1.log"
+
+out=$(G new ${SVC}c 2>&1); rc=$?
+check "root with the defaults starts" [ $rc -eq 0 ]
+st=$(get $((PORT + 2)) /status)
+# CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE
+check "... keeps the documented default capabilities only" [ "$(status_field "$st" CapBnd)" = 00000000000004fb ]
+check "... effective as well" [ "$(status_field "$st" CapEff)" = 00000000000004fb ]
+check "... NoNewPrivs 1, Seccomp 2" bash -c "[ '$(status_field "$st" NoNewPrivs)' = 1 ] && [ '$(status_field "$st" Seccomp)' = 2 ]"
+check "... add_key fails with ENOSYS under the strict profile" [ "$(get $((PORT + 2)) /keyctl)" = "errno 38" ]
+check "... a thread starts under the strict profile" [ "$(get $((PORT + 2)) /thread)" = "thread ok" ]
+check "... its hostname is SERVICE-GEN (UTS namespace)" \
+	[ "$(nsenter -t "$(json_field ${SVC}c 1 pid)" -u hostname)" = "${SVC}c-1" ]
+check "... its /tmp is private" bash -c "touch /tmp/gen-visible-$RUN; ! nsenter -t $(json_field ${SVC}c 1 pid) -m ls /tmp/gen-visible-$RUN 2>/dev/null; r=\$?; rm -f /tmp/gen-visible-$RUN; exit \$r"
+
+out=$(G new ${SVC}d 2>&1); rc=$?
+check "a generation with limits starts" [ $rc -eq 0 ]
+check "... nofile is its RLIMIT_NOFILE" grep -q "^Max open files *1024 *1024" "/proc/$(json_field ${SVC}d 1 pid)/limits"
+"$TOOLS/load" 127.0.0.1 $PORT 300 40 20 > "$T/load" 2> "$T/load.err" &
+load=$!
+bomb=$(get $((PORT + 3)) /forkbomb)
+echo "# fork bomb: $bomb"
+check "a fork bomb stops at the pids limit" bash -c "grep -q 'refused [1-9]' <<<'$bomb' && [ \$(awk '{print \$2}' <<<'$bomb') -lt 1000 ]"
+check "gend answers meanwhile" quiet G list
+hog=$(get $((PORT + 3)) /hog)
+echo "# memory hog: $hog"
+check "a memory hog is OOM-killed" [ "$hog" = "hog killed by signal 9" ]
+check "... inside its generation only: it still answers" grep -q "generation 1" <<<"$(get $((PORT + 3)) /)"
+wait $load
+echo "# other service under load: $(cat "$T/load")"
+check "another generation served meanwhile with zero failed requests" grep -q "failed 0 " "$T/load"
+for _ in $(seq 40); do grep -q "OOM-killed" "$T/gend.log" && grep -q "refused at its pids limit" "$T/gend.log" && break; sleep 0.1; done
+check "gen status reports the OOM kill and refused forks" \
+	bash -c "'$B/gen' -s '$T/run/gend.sock' status ${SVC}d | grep -q 'limits hit: 1 OOM kill, [1-9][0-9]* forks refused'"
+check "... and the log says so" bash -c "grep -q 'generation 1: 1 process OOM-killed' '$T/gend.log' && grep -q 'refused at its pids limit of 32' '$T/gend.log'"
+
+for s in a c d; do G retire ${SVC}$s 1 --force --now --wait > /dev/null; done
+check "limit cgroups are removed with their generation" \
+	bash -c "for d in ${V1CGS[*]}; do [ -z \"\$(find \$d -mindepth 2 -type d 2>/dev/null)\" ] || exit 1; done"
+stop_gend
+check "gend's log has no sanitizer report" no_sanitizer_reports
