@@ -2,6 +2,7 @@
 #include "gend.h"
 
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -48,6 +49,8 @@ static int load_policies(struct gend *d, bool check_only) {
                         return -ENOMEM;
                 s->d = d;
                 s->policy = v[i];
+                for (unsigned k = 0; k < s->policy->n_ports; k++)
+                        s->has_udp |= s->policy->ports[k].proto == IPPROTO_UDP;
                 s->next = d->services;
                 d->services = s;
         }

@@ -49,6 +49,7 @@ struct generation {
         /* draining */
         sd_event_source *drain_timer, *deadline_timer;
         uint64_t quiet_since;
+        uint64_t ct_next, ct_backoff;   /* when to count connections again */
         unsigned quiet_level;
         uint64_t drain_timeout_usec;    /* gen retire --timeout, 0: the policy's */
         bool forced;                    /* --now, or the deadline passed */
@@ -67,6 +68,7 @@ struct service {
         unsigned next_gen;
         struct generation *active;      /* what the rules point at */
         bool has_rules;
+        bool has_udp;                   /* a UDP port: switches flush UDP conntrack */
         bool rules_busy;                /* a commit for it is in flight */
 };
 

@@ -382,8 +382,9 @@ static void on_switched(void *userdata, int r, const char *error) {
         if (old && old != g && old->state == GEN_ACTIVE) {
                 unsigned deleted;
                 gen_transition(old, EV_DEACTIVATE);
-                if (s->d->ct && ct_delete_udp(s->d->ct, gen_ct_mark(old->block), &deleted) >= 0 &&
-                    deleted)
+                /* A conntrack dump walks the whole table: only for UDP services. */
+                if (s->has_udp && s->d->ct &&
+                    ct_delete_udp(s->d->ct, gen_ct_mark(old->block), &deleted) >= 0 && deleted)
                         log_info("%s: deleted %u UDP conntrack entries of generation %u",
                                  s->policy->name, deleted, old->n);
                 drain_start(old);

@@ -127,7 +127,7 @@ cleanup() {
 		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 	# Network namespaces of this run, with the host ends of their links.
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-($SVC|t$RUN)-"); do
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-($SVC|t$RUN)"); do
 		peer=$(ip -n "$ns" -o link show eth0 2>/dev/null | sed -n 's/.*eth0@if\([0-9]*\).*/\1/p')
 		[ -n "$peer" ] && ip link del "$(ip -o link | awk -F': ' -v i="$peer" '$1 == i {print $2}' | cut -d@ -f1)" 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
