@@ -11,7 +11,9 @@ OPT     ?= -O2 -g
 CFLAGS  ?=
 FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
            -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
-PROFILE_DIR ?= $(CURDIR)/policy/profiles
+# Where gend reads the seccomp profiles (gend -P overrides; the tests pass
+# policy/profiles of this tree). make install puts them there.
+PROFILE_DIR ?= $(PREFIX)/share/gen/profiles
 
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
@@ -90,6 +92,8 @@ bench: deps all tools
 install: all
 	install -D -m 0755 $(B)/gend $(DESTDIR)$(PREFIX)/sbin/gend
 	install -D -m 0755 $(B)/gen $(DESTDIR)$(PREFIX)/sbin/gen
+	install -D -m 0644 policy/profiles/default.profile $(DESTDIR)$(PROFILE_DIR)/default.profile
+	install -D -m 0644 policy/profiles/strict.profile $(DESTDIR)$(PROFILE_DIR)/strict.profile
 	install -D -m 0644 man/gen.8 $(DESTDIR)$(PREFIX)/share/man/man8/gen.8
 	install -D -m 0644 man/gend.8 $(DESTDIR)$(PREFIX)/share/man/man8/gend.8
 	install -D -m 0644 man/gen.policy.5 $(DESTDIR)$(PREFIX)/share/man/man5/gen.policy.5

@@ -445,13 +445,37 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int control_listen(struct gend *d) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+static int socket_address(struct gend *d, struct sockaddr_un *sa) {
+        *sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+        if (strlen(d->socket_path) >= sizeof(sa->sun_path))
+                return err_setx(ENAMETOOLONG, "socket path %s is too long", d->socket_path);
+        strcpy(sa->sun_path, d->socket_path);
+        return 0;
+}
+
+int control_check_free(struct gend *d) {
+        struct sockaddr_un sa;
         int fd, r;
 
-        if (strlen(d->socket_path) >= sizeof(sa.sun_path))
-                return err_setx(ENAMETOOLONG, "socket path %s is too long", d->socket_path);
-        strcpy(sa.sun_path, d->socket_path);
+        if ((r = socket_address(d, &sa)) < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return err_set(errno, "socket(AF_UNIX)");
+        r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        if (r == 0)
+                return err_setx(EADDRINUSE, "another gend is running: %s answers",
+                                d->socket_path);
+        return 0;
+}
+
+int control_listen(struct gend *d) {
+        struct sockaddr_un sa;
+        int fd, r;
+
+        if ((r = socket_address(d, &sa)) < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return err_set(errno, "socket(AF_UNIX)");

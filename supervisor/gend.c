@@ -106,6 +106,8 @@ static int setup(struct gend *d) {
         sigset_t mask;
         int r;
 
+        if ((r = control_check_free(d)) < 0)
+                return r;
         if ((r = mkdir_p(d->run_dir, 0700)) < 0 || (r = mkdir_p(d->state_dir, 0755)) < 0 ||
             (r = mkdir_p(d->log_dir, 0750)) < 0)
                 return r;

@@ -57,6 +57,10 @@ out=$(head -c 70000 /dev/zero | tr '\0' 'x' | "$TOOLS/ctlraw" "$T/run/gend.sock"
 check "an oversized request gets an error" grep -q 'request too large' <<<"$out"
 out=$(printf '{"cmd":"list"}\n{"cmd":"list"}\n' | "$TOOLS/ctlraw" "$T/run/gend.sock")
 check "two requests on one connection are answered in turn" [ "$(grep -c '"ok":true' <<<"$out")" -eq 2 ]
+out=$(bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && exec '$B/gend' -c '$T/etc' -r '$T/run' -s '$T/state' -l '$T/log' -p $POOL" 2>&1); rc=$?
+check "a second gend refuses to start" [ $rc -eq 1 ]
+check "... saying another gend is running, before it changes anything" \
+	[ "$(grep -v '^\[' <<<"$out" | cut -d' ' -f2-)" = "gend: error: another gend is running: $T/run/gend.sock answers" ]
 check "gend still answers after all that" quiet G list "$SVC"
 check "the rules did not change" [ "$(iptables -w 5 -t nat -S | grep GEN-)" = "$rules_before" ]
 check "generation 1 still serves" grep -q "generation 1" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
