@@ -6,7 +6,9 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
+#include <netlink/cache.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "netns.h"
 #include "util.h"
@@ -168,5 +170,47 @@ int veth_destroy(const char *host_if) {
         r = rtnl_link_delete(sk, link);
         if (r < 0 && r != -NLE_OBJ_NOTFOUND && r != -NLE_NODEV)
                 return nl_fail(r, "rtnl_link_delete", host_if);
+        return 0;
+}
+
+struct addr_walk {
+        struct nl_cache *links;
+        void (*fn)(uint32_t addr, const char *ifname, void *userdata);
+        void *userdata;
+};
+
+static void on_addr(struct nl_object *o, void *arg) {
+        struct rtnl_addr *a = (struct rtnl_addr *)o;
+        struct addr_walk *w = arg;
+        struct nl_addr *local = rtnl_addr_get_local(a);
+        char name[IFNAMSIZ] = "?";
+        uint32_t be;
+
+        if (rtnl_addr_get_family(a) != AF_INET || !local || nl_addr_get_len(local) != 4)
+                return;
+        memcpy(&be, nl_addr_get_binary_addr(local), 4);
+        rtnl_link_i2name(w->links, rtnl_addr_get_ifindex(a), name, sizeof(name));
+        w->fn(ntohl(be), name, w->userdata);
+}
+
+int host_addrs_foreach(void (*fn)(uint32_t addr, const char *ifname, void *userdata),
+                       void *userdata) {
+        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
+        struct nl_cache *addrs = NULL;
+        struct addr_walk w = { .fn = fn, .userdata = userdata };
+        int r;
+
+        if ((r = route_socket(&sk)) < 0)
+                return r;
+        if ((r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &w.links)) < 0)
+                return nl_fail(r, "rtnl_link_alloc_cache", "host links");
+        r = rtnl_addr_alloc_cache(sk, &addrs);
+        if (r < 0) {
+                nl_cache_free(w.links);
+                return nl_fail(r, "rtnl_addr_alloc_cache", "host addresses");
+        }
+        nl_cache_foreach(addrs, on_addr, &w);
+        nl_cache_free(addrs);
+        nl_cache_free(w.links);
         return 0;
 }

@@ -7,3 +7,8 @@
 
 int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr);
 int veth_destroy(const char *host_if);          /* idempotent */
+
+/* Calls fn for every IPv4 address on a host link (the namespace gend runs
+ * in), with the link's name: who uses what in the pool. */
+int host_addrs_foreach(void (*fn)(uint32_t addr, const char *ifname, void *userdata),
+                       void *userdata);

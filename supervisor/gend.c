@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "../sandbox/cgroup.h"
+#include "../sandbox/veth.h"
 #include "conntrack.h"
 #include "control.h"
 #include "fwd.h"
@@ -102,6 +103,23 @@ static int enable_forwarding(struct gend *d) {
         return 0;
 }
 
+/* Addresses in the pool that a link already has (an earlier gend's
+ * generations, which this one does not re-adopt yet, or anything else):
+ * their blocks are never handed out. */
+static void mark_used(uint32_t addr, const char *ifname, void *userdata) {
+        struct gend *d = userdata;
+        char a[16];
+
+        if (!pool_contains(&d->pool, addr))
+                return;
+        unsigned block = (addr - d->pool.base) / 4;
+        if (block >= pool_blocks(&d->pool) || d->blocks_used[block])
+                return;
+        d->blocks_used[block] = 1;
+        log_warn("%s on %s is in the address pool: its block is not used for generations",
+                 ip4_to_string(addr, a, sizeof(a)), ifname);
+}
+
 static int setup(struct gend *d) {
         sigset_t mask;
         int r;
@@ -133,7 +151,9 @@ static int setup(struct gend *d) {
                 return r;
         d->blocks_used = calloc(pool_blocks(&d->pool), 1);
         if (!d->blocks_used)
-                return -ENOMEM;
+                return err_set(ENOMEM, "address pool");
+        if ((r = host_addrs_foreach(mark_used, d)) < 0)
+                return r;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);

@@ -69,4 +69,14 @@ G new "$SVC" > /dev/null 2>&1
 stop_gend
 check "gend's last line says traffic keeps flowing" grep -q "1 generation of 1 service keep running .* traffic keeps flowing" "$T/gend.log"
 check "generation 3 still answers with gend stopped" grep -q "generation 3" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
+
+# A new gend leaves generation 3's address block alone and numbers on.
+start_gend || exit 1
+check "a restarted gend sees generation 3's address in the pool" \
+	grep -q "10.213.240.1 on g[0-9a-f]*h is in the address pool: its block is not used" "$T/gend.log"
+out=$(G new "$SVC" 2>&1)
+check "... its next generation is number 4, never a number used before" grep -q "generation 4 created" <<<"$out"
+check "... on an address block of its own" grep -q "address 10.213.240.6," <<<"$out"
+check "generation 4 serves" grep -q "generation 4" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
+stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports
