@@ -61,9 +61,22 @@ out=$(bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && exec '$B/gend' -c '$T/etc' 
 check "a second gend refuses to start" [ $rc -eq 1 ]
 check "... saying another gend is running, before it changes anything" \
 	[ "$(grep -v '^\[' <<<"$out" | cut -d' ' -f2-)" = "gend: error: another gend is running: $T/run/gend.sock answers" ]
+# A client that holds its connection and says nothing blocks nobody.
+{ sleep 3; printf '{"cmd":"list"}\n'; } | "$TOOLS/ctlraw" "$T/run/gend.sock" > "$T/slow" &
+slow=$!
+sleep 0.3
+check "a silent client does not block others" quiet timeout 2 "$B/gen" -s "$T/run/gend.sock" list "$SVC"
+wait $slow
+check "... and is answered when it speaks" grep -q '"ok":true' "$T/slow"
+# A client that goes away during gen new: the deployment goes on.
+quiet bash -c "timeout -s KILL 0.1 '$B/gen' -s '$T/run/gend.sock' new $SVC; true"
+for _ in $(seq 50); do [ "$(json_field "$SVC" 3 state)" = active ] && break; sleep 0.1; done
+check "a client killed during gen new: generation 3 still becomes active" [ "$(json_field "$SVC" 3 state)" = active ]
 check "gend still answers after all that" quiet G list "$SVC"
-check "the rules did not change" [ "$(iptables -w 5 -t nat -S | grep GEN-)" = "$rules_before" ]
-check "generation 1 still serves" grep -q "generation 1" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
-G retire "$SVC" 1 --force --wait > /dev/null
+norm='s/10\.213\.240\.[0-9]+:/ADDR:/; s/0x4745[0-9a-f]{4}/MARK/'
+check "bad requests changed no rule (only generation 3's switch did)" \
+	[ "$(iptables -w 5 -t nat -S | grep GEN- | sed -E "$norm")" = "$(sed -E "$norm" <<<"$rules_before")" ]
+check "generation 3 serves" grep -q "generation 3" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
+G retire "$SVC" 3 --force --wait > /dev/null
 stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports
