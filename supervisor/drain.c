@@ -135,11 +135,15 @@ int drain_start(struct generation *g) {
                 return r;
         format_duration(t, sizeof(t), g->drain_timeout_usec ? g->drain_timeout_usec
                                                             : p->drain_timeout_usec);
-        snprintf(msg, sizeof(msg), "generation %u draining: waiting for at most %u process%s "
-                 "and no connections for %llu ms%s%s, at most %s", g->n, g->quiet_level,
-                 g->quiet_level == 1 ? "" : "es", (unsigned long long)(p->settle_usec / USEC_PER_MSEC),
-                 p->stop_signal ? ", sent " : "", p->stop_signal ? sigabbrev_np(p->stop_signal) : "",
-                 g->forced ? "now" : t);
+        if (g->forced)
+                snprintf(msg, sizeof(msg), "generation %u draining: retiring it now (--now)", g->n);
+        else
+                snprintf(msg, sizeof(msg), "generation %u draining: waiting for at most %u "
+                         "process%s and no connections for %llu ms%s%s, at most %s", g->n,
+                         g->quiet_level, g->quiet_level == 1 ? "" : "es",
+                         (unsigned long long)(p->settle_usec / USEC_PER_MSEC),
+                         p->stop_signal ? ", sent SIG" : "",
+                         p->stop_signal ? sigabbrev_np(p->stop_signal) : "", t);
         control_report(g, REPORT_PROGRESS, msg);
         return 0;
 }

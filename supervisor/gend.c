@@ -84,6 +84,13 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void)s, (void)si, (void)userdata;
+        log_warn("got HUP: re-reading policies is not implemented yet; restart gend to load "
+                 "changed policies (generations and rules stay in place)");
+        return 0;
+}
+
 static int enable_forwarding(struct gend *d) {
         _cleanup_free_ char *old = NULL, *rec = NULL;
         int r = read_file("/proc/sys/net/ipv4/ip_forward", &old, NULL);
@@ -159,12 +166,14 @@ static int setup(struct gend *d) {
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
         if ((r = sd_event_default(&d->event)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGCHLD, on_sigchld, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGTERM, on_exit_signal, d)) < 0 ||
-            (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0)
+            (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0 ||
+            (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_hup, d)) < 0)
                 return err_setx(-r, "sd-event setup: %s", strerror(-r));
         if ((r = limits_watch_start(d)) < 0)
                 return r;

@@ -136,7 +136,8 @@ void gen_torn_down(struct generation *g) {
         format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
         if (g->forced)
                 snprintf(msg, sizeof(msg), "generation %u retired: forced after %s: %u "
-                         "processes, %u connections left", g->n, took, g->procs, g->conns);
+                         "process%s, %u connection%s left", g->n, took, g->procs,
+                         g->procs == 1 ? "" : "es", g->conns, g->conns == 1 ? "" : "s");
         else
                 snprintf(msg, sizeof(msg), "generation %u retired: clean after %s", g->n, took);
         control_report(g, REPORT_RETIRED, msg);

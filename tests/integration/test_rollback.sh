@@ -8,6 +8,7 @@ preflight
 # so generation 1 is still there to roll back to.
 write_policy "$SVC" "[drain]" "quiet-procs = 0" "timeout = 20s"
 POLICY_PORT=$((PORT + 1)) write_policy "${SVC}c"
+POLICY_PORT=$((PORT + 2)) write_policy "${SVC}s" "[drain]" "quiet-procs = 0" "stop-signal = SIGTERM"
 start_gend || exit 1
 
 G new "$SVC" > /dev/null 2>&1
@@ -27,7 +28,7 @@ check "a second rollback has nothing to go back to" bash -c "[ $rc -eq 1 ] && gr
 
 out=$(G retire "$SVC" 2 --now --wait 2>&1); rc=$?
 check "retire --now forces it and says what was left" \
-	bash -c "[ $rc -eq 0 ] && grep -qE 'generation 2 retired: forced after .*: [0-9]+ processes, [0-9]+ connections left' <<<'$out'"
+	bash -c "[ $rc -eq 0 ] && grep -qE 'generation 2 retired: forced after .*: [0-9]+ process(es)?, [0-9]+ connections? left' <<<'$out'"
 check "gen logs shows what the generation printed" grep -q "sample: generation 1 listening on port 9501" <<<"$(G logs "$SVC" 1)"
 
 # A live connection holds the drain of the default policy (baseline).
@@ -42,6 +43,17 @@ exec 3>&-
 for _ in $(seq 50); do [ -z "$(json_field "${SVC}c" 1 state)" ] && break; sleep 0.1; done
 check "... and retires once it is closed" [ -z "$(json_field "${SVC}c" 1 state)" ]
 check "... clean" grep -q "${SVC}c: generation 1 retired: clean" "$T/gend.log"
+
+# stop-signal: sent when draining starts; the sample exits on SIGTERM, so a
+# drain to zero processes ends as soon as its tasks are done.
+kill -HUP "$GEND"
+check "SIGHUP does not stop gend, and it says reload is not there yet" \
+	bash -c "sleep 0.2; kill -0 $GEND && grep -q 'got HUP: re-reading policies is not implemented' '$T/gend.log'"
+G new "${SVC}s" > /dev/null 2>&1
+out=$(G new "${SVC}s" --wait 2>&1)
+check "stop-signal is sent when draining starts" grep -q "generation 1 draining: .*, sent SIGTERM" <<<"$out"
+check "... and the drain to zero processes ends clean" grep -q "generation 1 retired: clean" <<<"$out"
+G retire "${SVC}s" 2 --force --wait > /dev/null
 
 G retire "$SVC" 1 --force --now --wait > /dev/null
 G retire "${SVC}c" 2 --force --wait > /dev/null
