@@ -106,7 +106,16 @@ static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
                 p->probe_status = (int)st;
                 return set_string(&p->probe_path, w[2]);
         }
-        return WHY("must be 'tcp' or 'http GET /PATH STATUS', not '%s'", v);
+        if (strcmp(w[0], "exec") == 0 && w[1] && w[1][0] == '/') {
+                strv_free(p->probe_argv);
+                p->probe_argv = NULL;
+                for (char **a = w + 1; *a; a++)
+                        if (strv_push(&p->probe_argv, strdup(*a)) < 0)
+                                return -ENOMEM;
+                p->probe = PROBE_EXEC;
+                return 0;
+        }
+        return WHY("must be 'tcp', 'http GET /PATH STATUS' or 'exec /PATH [ARGS]', not '%s'", v);
 }
 
 #define DURATION_KEY(fn, field)                                                         \
@@ -458,6 +467,7 @@ void policy_free(struct policy *p) {
         free(p->group);
         strv_free(p->env);
         free(p->probe_path);
+        strv_free(p->probe_argv);
         free(p->seccomp);
         free(p);
 }

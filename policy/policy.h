@@ -8,7 +8,7 @@
 #define POLICY_NAME_MAX 20
 #define POLICY_PORTS_MAX 16
 
-enum probe_kind { PROBE_TCP, PROBE_HTTP };
+enum probe_kind { PROBE_TCP, PROBE_HTTP, PROBE_EXEC };
 
 struct port_map {
         uint16_t public_port;
@@ -34,6 +34,7 @@ struct policy {
         enum probe_kind probe;
         char *probe_path;               /* http */
         int probe_status;               /* http */
+        char **probe_argv;              /* exec */
         uint64_t ready_timeout_usec;
 
         int quiet_procs;                /* QUIET_BASELINE or >= 0 */

@@ -10,6 +10,7 @@
 #include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
 #include "fsm.h"
+#include "probe.h"
 
 struct gend;
 struct service;
@@ -43,6 +44,9 @@ struct generation {
         unsigned procs, conns;          /* last counted */
 
         struct probe *probe;
+        struct probe_target probe_target;
+        char **env;                     /* its environment, for exec probes too */
+        char *directory;                /* its release directory */
         bool switch_when_ready;
         unsigned replaced;              /* the generation a switch to it replaced */
 

@@ -112,6 +112,8 @@ static void gen_free(struct generation *g) {
         free(g->netns);
         free(g->cgroup);
         free(g->log_path);
+        free(g->directory);
+        strv_free(g->env);
         limits_release(&g->limits);
         free(g);
 }
@@ -195,7 +197,6 @@ static int gen_create(struct generation *g, const char *dir) {
         struct gend *d = g->svc->d;
         const struct policy *p = g->svc->policy;
         _cleanup_close_ int netns_fd = -1, cg_fd = -1, log_fd = -1;
-        _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *svc_cg = NULL;
         struct confine conf = { 0 };
         int r, blk, join[_LIM_MAX] = { -1, -1, -1 };
@@ -215,7 +216,8 @@ static int gen_create(struct generation *g, const char *dir) {
             asprintf(&g->cgroup, "%s/%u", svc_cg, g->n) < 0)
                 return err_set(ENOMEM, "names");
         gen_log_path(d, p->name, g->n, &g->log_path);
-        if (!g->log_path)
+        g->directory = strdup(dir ? dir : p->directory ? p->directory : "/");
+        if (!g->log_path || !g->directory)
                 return err_set(ENOMEM, "names");
 
         /* Everything a policy can get wrong is found before anything starts. */
@@ -231,15 +233,13 @@ static int gen_create(struct generation *g, const char *dir) {
         if (r >= 0 && (r = netns_create(g->netns, &netns_fd)) >= 0)
                 r = veth_create(g->veth, netns_fd, g->host_addr, g->addr);
         if (r >= 0 && (r = open_log(g, &log_fd)) >= 0)
-                r = build_env(g, &env);
+                r = build_env(g, &g->env);
         if (r >= 0) {
                 struct spawn_opts o = {
-                        .argv = p->argv, .envp = env, .directory = dir ? dir : p->directory,
+                        .argv = p->argv, .envp = g->env, .directory = g->directory,
                         .cgroup_fd = cg_fd, .netns_fd = netns_fd, .log_fd = log_fd,
                         .confine = &conf, .join_fds = join, .n_join = _LIM_MAX,
                 };
-                if (!o.directory)
-                        o.directory = "/";
                 r = spawn_start(&o, &g->pid, &g->pidfd);
         }
         confine_done(&conf);
@@ -286,11 +286,13 @@ int gen_new(struct service *s, const char *dir, bool do_switch, struct generatio
                  (int)g->pid, ip4_to_string(g->addr, addr, sizeof(addr)), g->log_path);
         control_report(g, REPORT_PROGRESS, msg);
 
-        uint16_t port = 0;
-        for (unsigned i = 0; i < s->policy->n_ports && !port; i++)
+        g->probe_target = (struct probe_target){ .addr = g->addr, .netns = g->netns,
+                                                 .directory = g->directory,
+                                                 .log_path = g->log_path, .envp = g->env };
+        for (unsigned i = 0; i < s->policy->n_ports && !g->probe_target.port; i++)
                 if (s->policy->ports[i].proto == IPPROTO_TCP)
-                        port = s->policy->ports[i].inner_port;
-        r = probe_start(s->d->event, s->policy, g->addr, port, on_probe_done, g, &g->probe);
+                        g->probe_target.port = s->policy->ports[i].inner_port;
+        r = probe_start(s->d->event, s->policy, &g->probe_target, on_probe_done, g, &g->probe);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "generation %u: cannot probe: %s", n, err_msg());
                 gen_fail(g, msg);
@@ -530,6 +532,8 @@ void gen_child_exited(struct gend *d, pid_t pid, int status) {
 
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next) {
+                        if (g->probe && probe_child_exited(g->probe, pid, status))
+                                return;
                         if (g->pid != pid)
                                 continue;
                         g->pid = 0;

@@ -3,9 +3,14 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "../sandbox/naming.h"
+#include "../sandbox/netns.h"
 #include "../sandbox/util.h"
 
 #define RETRY_USEC (100 * USEC_PER_MSEC)
@@ -19,12 +24,19 @@ struct probe {
         void *userdata;
         int fd;
         sd_event_source *io, *retry, *deadline;
+        /* exec probes */
+        const struct probe_target *target;
+        int netns_fd, log_fd;
+        pid_t pid;
         char reply[256];
         size_t reply_len;
         char last[256];                 /* what the last try met */
 };
 
 static void attempt_close(struct probe *p) {
+        if (p->pid > 0)
+                kill(p->pid, SIGKILL);  /* reaped by gend's reaper as an unknown pid */
+        p->pid = 0;
         p->io = sd_event_source_disable_unref(p->io);
         if (p->fd >= 0)
                 close(p->fd);
@@ -38,6 +50,10 @@ void probe_free(struct probe *p) {
         attempt_close(p);
         sd_event_source_disable_unref(p->retry);
         sd_event_source_disable_unref(p->deadline);
+        if (p->netns_fd >= 0)
+                close(p->netns_fd);
+        if (p->log_fd >= 0)
+                close(p->log_fd);
         free(p);
 }
 
@@ -140,12 +156,64 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
+/* exec: the check runs in the generation's network namespace and
+ * directory, writes to its log, and passes by exiting 0. */
+static int start_exec(struct probe *p) {
+        char *const *argv = p->policy->probe_argv;
+        pid_t pid = fork();
+
+        if (pid < 0) {
+                snprintf(p->last, sizeof(p->last), "fork for exec %s: %s", argv[0], strerror(errno));
+                attempt_failed(p);
+                return 0;
+        }
+        if (pid == 0) {
+                int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (setns(p->netns_fd, CLONE_NEWNET) < 0 || chdir(p->target->directory) < 0 ||
+                    null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(p->log_fd, 1) < 0 ||
+                    dup2(p->log_fd, 2) < 0)
+                        _exit(126);
+                execve(argv[0], argv, p->target->envp);
+                dprintf(2, "gend: probe: execve(%s): %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        p->pid = pid;
+        return 0;
+}
+
+bool probe_child_exited(struct probe *p, pid_t pid, int status) {
+        char *const *argv;
+
+        if (p->pid <= 0 || pid != p->pid)
+                return false;
+        argv = p->policy->probe_argv;
+        p->pid = 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                finish(p, 0);
+                return true;
+        }
+        if (WIFEXITED(status))
+                snprintf(p->last, sizeof(p->last), "exec %s exited with status %d%s", argv[0],
+                         WEXITSTATUS(status), WEXITSTATUS(status) == 126 ? " (could not enter "
+                         "the generation's namespace or directory)" : "");
+        else
+                snprintf(p->last, sizeof(p->last), "exec %s was killed by signal %s", argv[0],
+                         sigabbrev_np(WTERMSIG(status)) ?: "?");
+        attempt_failed(p);
+        return true;
+}
+
 static int start_attempt(struct probe *p) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port),
                                   .sin_addr.s_addr = htonl(p->addr) };
         char w[32];
         int r;
 
+        if (p->policy->probe == PROBE_EXEC)
+                return start_exec(p);
         where(p, w, sizeof(w));
         p->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (p->fd < 0) {
@@ -178,19 +246,32 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int probe_start(sd_event *e, const struct policy *pol, uint32_t addr, uint16_t port,
+int probe_start(sd_event *e, const struct policy *pol, const struct probe_target *t,
                 probe_done_t done, void *userdata, struct probe **ret) {
         struct probe *p = calloc(1, sizeof(*p));
         int r;
 
         if (!p)
                 return err_set(ENOMEM, "probe");
-        *p = (struct probe){ .event = e, .policy = pol, .addr = addr, .port = port,
-                             .done = done, .userdata = userdata, .fd = -1 };
+        *p = (struct probe){ .event = e, .policy = pol, .addr = t->addr, .port = t->port,
+                             .done = done, .userdata = userdata, .fd = -1, .target = t,
+                             .netns_fd = -1, .log_fd = -1 };
+        if (pol->probe == PROBE_EXEC) {
+                if ((r = netns_open(t->netns, &p->netns_fd)) < 0) {
+                        probe_free(p);
+                        return r;
+                }
+                p->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+                if (p->log_fd < 0) {
+                        r = err_set(errno, "open(%s)", t->log_path);
+                        probe_free(p);
+                        return r;
+                }
+        }
         r = sd_event_add_time_relative(e, &p->deadline, CLOCK_MONOTONIC,
                                        pol->ready_timeout_usec, 0, on_deadline, p);
         if (r < 0) {
-                free(p);
+                probe_free(p);
                 return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
         }
         *ret = p;

@@ -46,5 +46,18 @@ check "... with exit 1 and the reason" bash -c "[ $rc -eq 1 ] && grep -q 'only a
 check "gen retire of a failed generation removes it from the list" G retire "$SVC" 2
 check "generation 1 still answers" grep -q "generation 1" <<<"$(curl -s -m 3 http://127.0.0.1:$PORT/)"
 G retire "$SVC" 1 --force --wait > /dev/null
+# exec probes run in the generation's network namespace and release
+# directory: 127.0.0.1:9501 answers only in there.
+POLICY_PORT=$((PORT + 1)) write_policy "${SVC}x" "[ready]" \
+	"probe = exec /bin/bash -c 'test -e ready-to-go && exec 3<>/dev/tcp/127.0.0.1/9501'"
+stop_gend; start_gend || exit 1
+mkdir -p "$T/go" "$T/nogo"; touch "$T/go/ready-to-go"
+out=$(G new "${SVC}x" --dir "$T/go" 2>&1); rc=$?
+check "an exec probe passes inside the generation" [ $rc -eq 0 ]
+check "... its route goes through its own veth" route_is_ours "$(json_field "${SVC}x" 1 address)" "$(json_field "${SVC}x" 1 veth)"
+out=$(G new "${SVC}x" --dir "$T/nogo" 2>&1); rc=$?
+check "an exec probe that fails: gen new exits 1 with the check's status" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'generation 2 never became ready: exec /bin/bash exited with status 1 after 3.0 s; generation 1 is still serving' <<<\"$out\""
+G retire "${SVC}x" 1 --force --wait > /dev/null
 stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports

@@ -105,7 +105,7 @@ static void test_bad(void **state) {
                 { "[service]\nexec=/bin/x 'open\n", "cannot split" },
                 { "[service]\nexec=/bin/x\n[listen]\nport=70000:1\n", "web:4: [listen] port: must be PUBLIC:INSIDE" },
                 { "[service]\nexec=/bin/x\n[listen]\nport=80:1\nport=80:2\n", "listed twice" },
-                { "[service]\nexec=/bin/x\n[listen]\nport=80:1\n[ready]\nprobe=http GET health 200\n", "must be 'tcp' or 'http GET /PATH STATUS'" },
+                { "[service]\nexec=/bin/x\n[listen]\nport=80:1\n[ready]\nprobe=http GET health 200\n", "must be 'tcp', 'http GET /PATH STATUS' or 'exec /PATH [ARGS]'" },
                 { "[service]\nexec=/bin/x\n[listen]\nport=80:1\n[drain]\nquiet-procs=some\n", "must be 'baseline' or a number" },
                 { "[service]\nexec=/bin/x\n[listen]\nport=80:1\n[drain]\nstop-signal=KILL\n", "must be none, SIGHUP" },
                 { "[service]\nexec=/bin/x\n[listen]\nport=80:1\n[sandbox]\ncapabilities=CAP_FLY\n", "'CAP_FLY' is not a capability name" },
@@ -123,6 +123,22 @@ static void test_bad(void **state) {
                                  cases[i].expect);
                 assert_null(p);
         }
+}
+
+static void test_exec_probe(void **state) {
+        struct policy *p = NULL;
+        (void)state;
+        assert_int_equal(policy_parse_string("web", "[service]\nexec=/x\n[listen]\nport=80:1\n"
+                                             "[ready]\nprobe = exec /bin/sh -c 'test -e ok'\n", &p), 0);
+        assert_int_equal(p->probe, PROBE_EXEC);
+        assert_string_equal(p->probe_argv[0], "/bin/sh");
+        assert_string_equal(p->probe_argv[2], "test -e ok");
+        assert_null(p->probe_argv[3]);
+        policy_free(p);
+        p = NULL;
+        assert_true(policy_parse_string("web", "[service]\nexec=/x\n[listen]\nport=80:1\n"
+                                        "[ready]\nprobe = exec check.sh\n", &p) < 0);
+        assert_non_null(strstr(err_msg(), "'exec /PATH [ARGS]'"));
 }
 
 static void test_names(void **state) {
@@ -202,7 +218,7 @@ int main(void) {
                 cmocka_unit_test(test_good),     cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_bad),      cmocka_unit_test(test_names),
                 cmocka_unit_test(test_words),    cmocka_unit_test(test_values),
-                cmocka_unit_test(test_conflicts),
+                cmocka_unit_test(test_conflicts), cmocka_unit_test(test_exec_probe),
         };
         return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
