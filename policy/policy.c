@@ -187,6 +187,12 @@ static int k_nofile(struct policy *p, const char *v, char *why, size_t n) {
         return 0;
 }
 
+static int k_nproc(struct policy *p, const char *v, char *why, size_t n) {
+        if (parse_count(v, 4194304, &p->nproc) < 0 || p->nproc == 0)
+                return WHY("must be a number of processes >= 1, not '%s'", v);
+        return 0;
+}
+
 static int k_core(struct policy *p, const char *v, char *why, size_t n) {
         if (strcmp(v, "0") == 0)
                 p->core = 0;
@@ -267,6 +273,7 @@ static const struct key_def {
         { "limits", "pids", k_pids, false },
         { "limits", "cpu", k_cpu, false },
         { "limits", "nofile", k_nofile, false },
+        { "limits", "nproc", k_nproc, false },
         { "limits", "core", k_core, false },
         { "sandbox", "capabilities", k_capabilities, false },
         { "sandbox", "seccomp", k_seccomp, false },

@@ -46,6 +46,7 @@ struct policy {
         uint64_t pids_max;              /* 0: unset */
         uint64_t cpu_milli;             /* 1.5 cpu = 1500, 0: unset */
         uint64_t nofile;                /* 0: unset */
+        uint64_t nproc;                 /* RLIMIT_NPROC, 0: unset */
         uint64_t core;                  /* RLIMIT_CORE bytes */
         bool core_set;
 

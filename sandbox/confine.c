@@ -116,6 +116,7 @@ int confine_prepare(const struct policy *p, const char *service, unsigned gen,
                         return err_setx(EINVAL, "%s: [sandbox] capabilities: capability %u is "
                                         "not supported by this kernel", p->path, i);
         c.nofile = p->nofile;
+        c.nproc = p->nproc;
         if (p->core_set)
                 c.core = p->core;
         snprintf(c.hostname, sizeof(c.hostname), "%s-%u", service, gen);
@@ -165,6 +166,12 @@ static int apply_limits(const struct confine *c) {
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                         return err_set(errno, "setrlimit(RLIMIT_NOFILE, %llu)",
                                        (unsigned long long)c->nofile);
+        }
+        if (c->nproc) {
+                struct rlimit rl = { c->nproc, c->nproc };
+                if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+                        return err_set(errno, "setrlimit(RLIMIT_NPROC, %llu)",
+                                       (unsigned long long)c->nproc);
         }
         if (c->core != UINT64_MAX) {
                 struct rlimit rl = { c->core, c->core };

@@ -16,6 +16,7 @@ struct confine {
         gid_t gid;
         uint64_t caps;                  /* kept in every set, ambient too */
         uint64_t nofile;                /* 0: inherit */
+        uint64_t nproc;                 /* 0: inherit */
         uint64_t core;                  /* RLIMIT_CORE, UINT64_MAX: inherit */
         char hostname[64];
         bool new_uts, new_ipc, private_tmp;

@@ -90,7 +90,9 @@ int limits_plan(const char *mi, const char *self, const char *v2_controllers,
 void limits_host_done(struct limits_host *h) {
         for (int c = 0; c < _LIM_MAX; c++) {
                 free(h->v1_base[c]);
+                free(h->why[c]);
                 h->v1_base[c] = NULL;
+                h->why[c] = NULL;
         }
 }
 
@@ -99,8 +101,9 @@ int limits_check(const struct limits_host *h, const struct policy *p) {
         for (int c = 0; c < _LIM_MAX; c++)
                 if (asked[c] && h->where[c] == LIM_NONE)
                         return err_setx(EOPNOTSUPP, "%s: [limits] %s cannot be enforced on this "
-                                        "host: no %s controller in cgroup v2 nor a cgroup v1 "
-                                        "hierarchy with it", p->path, names[c], names[c]);
+                                        "host: neither cgroup v2 nor a writable cgroup v1 "
+                                        "hierarchy has the %s controller (see gend's log at "
+                                        "start)", p->path, names[c], names[c]);
         return 0;
 }
 
@@ -155,10 +158,16 @@ int limits_setup(const char *v2_base, struct limits_host *ret) {
         if ((r = limits_plan(mi, self, ctls, ret)) < 0)
                 return err_set(-r, "limits");
         for (int c = 0; c < _LIM_MAX; c++)
-                if (ret->where[c] == LIM_V1 && mkdir_p(ret->v1_base[c], 0755) < 0) {
-                        free(ret->v1_base[c]);  /* not ours to use: as if absent */
+                if (ret->where[c] == LIM_V1 &&
+                    (mkdir_p(ret->v1_base[c], 0755) < 0 ||
+                     (access(ret->v1_base[c], W_OK) < 0 &&
+                      err_set(errno, "access(%s, W_OK)", ret->v1_base[c]) < 0))) {
+                        /* Not ours to use (read-only, as in many containers). */
+                        free(ret->v1_base[c]);
                         ret->v1_base[c] = NULL;
                         ret->where[c] = LIM_NONE;
+                        if (!ret->why[c])
+                                ret->why[c] = strdup(err_msg());
                 }
         return 0;
 }

@@ -15,6 +15,7 @@ enum lim_where { LIM_NONE, LIM_V2, LIM_V1 };
 struct limits_host {
         enum lim_where where[_LIM_MAX];
         char *v1_base[_LIM_MAX];        /* gen's directory in the v1 hierarchy */
+        char *why[_LIM_MAX];            /* why a hierarchy there could not be used */
 };
 
 /* One generation's limit cgroups in v1 (v2 ones are its own cgroup). */

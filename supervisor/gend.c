@@ -146,8 +146,10 @@ static int setup(struct gend *d) {
                         log_info("[limits] %s: cgroup v1, %s", lim_ctl_to_string(c),
                                  d->limits.v1_base[c]);
                 else
-                        log_info("[limits] %s: %s", lim_ctl_to_string(c),
-                                 d->limits.where[c] == LIM_V2 ? "cgroup v2" : "not available");
+                        log_info("[limits] %s: %s%s%s", lim_ctl_to_string(c),
+                                 d->limits.where[c] == LIM_V2 ? "cgroup v2" : "not available",
+                                 d->limits.why[c] ? ": " : "",
+                                 d->limits.why[c] ? d->limits.why[c] : "");
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
                 return err_set(errno, "prctl(PR_SET_CHILD_SUBREAPER)");
         if ((r = enable_forwarding(d)) < 0)

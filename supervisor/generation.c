@@ -191,6 +191,10 @@ static int open_log(struct generation *g, int *ret_fd) {
         return 0;
 }
 
+static bool under_tmp(const char *path) {
+        return strcmp(path, "/tmp") == 0 || strncmp(path, "/tmp/", 5) == 0;
+}
+
 /* The kernel objects and the process; on failure what was made is undone
  * by the caller's teardown (everything here is idempotent to remove). */
 static int gen_create(struct generation *g, const char *dir) {
@@ -221,6 +225,10 @@ static int gen_create(struct generation *g, const char *dir) {
                 return err_set(ENOMEM, "names");
 
         /* Everything a policy can get wrong is found before anything starts. */
+        if (p->private_tmp && (under_tmp(p->argv[0]) || under_tmp(g->directory)))
+                return err_setx(EINVAL, "%s: [sandbox] private-tmp = yes gives the generation an "
+                                "empty /tmp of its own, which hides %s", p->path,
+                                under_tmp(p->argv[0]) ? p->argv[0] : g->directory);
         if ((r = limits_check(&d->limits, p)) < 0 ||
             (r = confine_prepare(p, p->name, g->n, d->profile_dir, &conf)) < 0)
                 return r;

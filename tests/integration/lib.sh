@@ -19,6 +19,7 @@ CLIENT_IF=gt${RUN}c
 CLIENT_HOST_ADDR=10.213.239.253
 FAILED=0
 GEND=
+EXTRA_DIRS=()
 CG2=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -1)
 TESTCG=$CG2/gen-test-$RUN
 # Hybrid hosts: gend also starts in per-run cgroups of the v1 hierarchies
@@ -66,7 +67,8 @@ start_gend() {
 	mkdir -p "$TESTCG"
 	for d in "${V1CGS[@]}"; do mkdir -p "$d" && join+="echo \$\$ > '$d/cgroup.procs' && "; done
 	# gend starts in a cgroup of the test's own: its generations go below it.
-	bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && $join exec '$B/gend' -c '$T/etc' -r '$T/run' \
+	# GEND_WRAP runs before it (e.g. unshare), GEND_PRE in it just before exec.
+	${GEND_WRAP:-} bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && $join ${GEND_PRE:-} exec '$B/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL -P '$ROOT/policy/profiles'" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do
@@ -148,6 +150,6 @@ cleanup() {
 	if [ "$FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
 		echo "# gend log of the failed test:"; sed 's/^/#   /' "$T/gend.log" 2>/dev/null | tail -40
 	fi
-	rm -rf "$T"
+	rm -rf "$T" "${EXTRA_DIRS[@]}"
 	exit $((rc ? rc : FAILED > 0))
 }

@@ -6,6 +6,7 @@
  *   GET /status   this process's /proc/self/status
  *   GET /keyctl   tries add_key(2) (denied by both seccomp profiles): "errno N"
  *   GET /thread   starts and joins a thread: "thread ok"
+ *   GET /int80    getpid through the i386 ABI (int $0x80): "int80 RESULT"
  *   GET /forkbomb forks as fast as it can for 3 s: "forks N refused M"
  *   GET /hog      a child touches memory, 1 MiB at a time, up to 1 GiB
  *   GET /...      "generation N\n"; a task writes SAMPLE_MARKERS/done-N-PID
@@ -126,6 +127,13 @@ static void serve(int fd, int task_ms, int health) {
         } else if (strncmp(req, "GET /keyctl", 11) == 0) {
                 long r = syscall(SYS_add_key, "user", "gen-test", "x", 1, -3 /* session */);
                 int len = snprintf(body, sizeof(body), "errno %d\n", r < 0 ? errno : 0);
+                answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /int80", 10) == 0) {
+                long r = -1;
+#if defined(__x86_64__)
+                __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L /* i386 getpid */) : "memory");
+#endif
+                int len = snprintf(body, sizeof(body), "int80 %ld\n", r);
                 answer(fd, 200, body, len);
         } else if (strncmp(req, "GET /thread", 11) == 0) {
                 pthread_t t;
