@@ -490,11 +490,7 @@ static void rules_repair(struct service *s) {
 
 int gen_retire(struct generation *g, bool force, bool now, uint64_t timeout_usec) {
         struct service *s = g->svc;
-        int r;
 
-        if (timeout_usec && (g->state == GEN_READY || g->state == GEN_ACTIVE ||
-                             g->state == GEN_DRAINING))
-                g->drain_timeout_usec = timeout_usec;
         switch (g->state) {
         case GEN_STARTING:
                 return err_setx(EBUSY, "generation %u of %s is still starting; retire it once "
@@ -509,14 +505,17 @@ int gen_retire(struct generation *g, bool force, bool now, uint64_t timeout_usec
                         return err_setx(EBUSY, "a rule change for %s is under way; try again",
                                         s->policy->name);
                 g->forced = now;
-                r = submit(s, RULES_REMOVE, g, on_removed);
-                return r;
+                g->drain_timeout_usec = timeout_usec;
+                return submit(s, RULES_REMOVE, g, on_removed);
         case GEN_READY:
                 gen_transition(g, EV_RETIRE);
                 g->forced = now;
+                g->drain_timeout_usec = timeout_usec;
                 return drain_start(g);
         case GEN_DRAINING:
                 gen_transition(g, EV_RETIRE);
+                if (timeout_usec)
+                        g->drain_timeout_usec = timeout_usec;
                 if (now)
                         g->forced = true;
                 return drain_rearm(g);
