@@ -59,8 +59,6 @@ struct policy {
 int policy_load(const char *path, struct policy **ret);
 int policy_parse_string(const char *name, const char *text, struct policy **ret);
 void policy_free(struct policy *p);
-static inline void policy_freep(struct policy **p) { policy_free(*p); }
-#define _cleanup_policy_ __attribute__((cleanup(policy_freep)))
 
 /* Loads every NAME.policy in dir; the first bad one fails the whole set. */
 int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n);

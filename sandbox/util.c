@@ -80,21 +80,6 @@ int strv_push(char ***v, char *s) {
         return 0;
 }
 
-char *strv_join(char *const *v, const char *sep) {
-        size_t len = 1, sl = strlen(sep);
-        char *s, *p;
-
-        for (size_t i = 0; v && v[i]; i++)
-                len += strlen(v[i]) + sl;
-        s = p = malloc(len);
-        if (!s)
-                return NULL;
-        *p = 0;
-        for (size_t i = 0; v && v[i]; i++)
-                p = stpcpy(stpcpy(p, i ? sep : ""), v[i]);
-        return s;
-}
-
 int read_file(const char *path, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         _cleanup_free_ char *buf = NULL;

@@ -48,7 +48,6 @@ const char *err_msg(void);
 
 size_t strv_length(char *const *v);
 int strv_push(char ***v, char *s);           /* takes s */
-char *strv_join(char *const *v, const char *sep);
 
 int read_file(const char *path, char **ret, size_t *ret_len);
 int write_file(const char *path, const char *s);               /* existing file */

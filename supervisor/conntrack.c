@@ -7,7 +7,9 @@
 #include <netlink/netfilter/ct.h>
 #include <netlink/netfilter/nfnl.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "../sandbox/naming.h"
 #include "../sandbox/util.h"
 
 struct ct {
@@ -41,31 +43,40 @@ void ct_close(struct ct *c) {
 
 struct walk {
         struct ct *c;
-        uint32_t mark;
-        unsigned live, udp_deleted;
+        uint32_t mark, mask;
+        unsigned *counts;               /* live entries, by block (mark's low 16 bits) */
+        unsigned n_counts;              /* 1: all into counts[0] */
         bool delete_udp;
         struct nfnl_ct *udp[256];
         unsigned n_udp;
 };
 
+static bool live(struct nfnl_ct *ct) {
+        int state = nfnl_ct_get_tcp_state(ct);
+        return nfnl_ct_get_proto(ct) != IPPROTO_TCP ||
+               (state != TCP_CONNTRACK_TIME_WAIT && state != TCP_CONNTRACK_CLOSE);
+}
+
 static int on_entry(struct nl_msg *msg, void *arg) {
         struct walk *w = arg;
         struct nfnl_ct *ct = NULL;
+        uint32_t mark;
 
         if (nfnlmsg_ct_parse(nlmsg_hdr(msg), &ct) < 0)
                 return NL_SKIP;
+        mark = nfnl_ct_get_mark(ct);
         /* The kernel filtered by mark; check again for old kernels. */
-        if (nfnl_ct_get_mark(ct) == w->mark) {
-                int proto = nfnl_ct_get_proto(ct);
+        if ((mark & w->mask) == w->mark) {
                 if (w->delete_udp) {
-                        if (proto == IPPROTO_UDP && w->n_udp < ELEMENTSOF(w->udp)) {
+                        if (nfnl_ct_get_proto(ct) == IPPROTO_UDP && w->n_udp < ELEMENTSOF(w->udp)) {
                                 w->udp[w->n_udp++] = ct;
                                 ct = NULL;
                         }
-                } else if (proto != IPPROTO_TCP ||
-                           (nfnl_ct_get_tcp_state(ct) != TCP_CONNTRACK_TIME_WAIT &&
-                            nfnl_ct_get_tcp_state(ct) != TCP_CONNTRACK_CLOSE))
-                        w->live++;
+                } else if (live(ct)) {
+                        unsigned i = w->n_counts == 1 ? 0 : mark & 0xffffU;
+                        if (i < w->n_counts)
+                                w->counts[i]++;
+                }
         }
         if (ct)
                 nfnl_ct_put(ct);
@@ -80,7 +91,7 @@ static int dump(struct walk *w) {
         if (!msg)
                 return err_set(ENOMEM, "nfnlmsg_alloc_simple");
         if (nla_put_u32(msg, CTA_MARK, htonl(w->mark)) < 0 ||
-            nla_put_u32(msg, CTA_MARK_MASK, htonl(0xffffffffU)) < 0) {
+            nla_put_u32(msg, CTA_MARK_MASK, htonl(w->mask)) < 0) {
                 nlmsg_free(msg);
                 return err_set(ENOMEM, "nla_put");
         }
@@ -90,21 +101,30 @@ static int dump(struct walk *w) {
         if (r >= 0)
                 r = nl_recvmsgs_default(w->c->sk);
         if (r < 0)
-                return err_setx(EIO, "conntrack dump (mark 0x%08x): %s", w->mark, nl_geterror(r));
+                return err_setx(EIO, "conntrack dump (mark 0x%08x/0x%08x): %s", w->mark, w->mask,
+                                nl_geterror(r));
         return 0;
 }
 
 int ct_count_live(struct ct *c, uint32_t mark, unsigned *ret) {
-        struct walk w = { .c = c, .mark = mark };
+        unsigned n = 0;
+        struct walk w = { .c = c, .mark = mark, .mask = 0xffffffffU, .counts = &n, .n_counts = 1 };
         int r = dump(&w);
         if (r < 0)
                 return r;
-        *ret = w.live;
+        *ret = n;
         return 0;
 }
 
+int ct_count_live_by_block(struct ct *c, unsigned *counts, unsigned n) {
+        struct walk w = { .c = c, .mark = GEN_CT_MARK_TAG, .mask = GEN_CT_MARK_MASK,
+                          .counts = counts, .n_counts = n };
+        memset(counts, 0, n * sizeof(*counts));
+        return dump(&w);
+}
+
 int ct_delete_udp(struct ct *c, uint32_t mark, unsigned *ret_deleted) {
-        struct walk w = { .c = c, .mark = mark, .delete_udp = true };
+        struct walk w = { .c = c, .mark = mark, .mask = 0xffffffffU, .delete_udp = true };
         unsigned deleted = 0;
         int r = dump(&w);
 

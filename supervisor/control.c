@@ -258,8 +258,6 @@ static json_t *gen_json(struct generation *g) {
         char addr[16];
         json_t *j;
 
-        if (gen_state_is_live(g->state) && g->state != GEN_FROZEN && g->cgroup)
-                gen_count(g);
         j = json_pack("{s:i,s:s,s:i,s:i,s:i,s:I,s:s,s:s}", "generation", g->n, "state",
                       gen_state_to_string(g->state), "pid", (int)g->pid, "procs",
                       gen_state_is_live(g->state) ? g->procs : 0, "conns",
@@ -274,7 +272,7 @@ static json_t *gen_json(struct generation *g) {
                 json_object_set_new(j, "failure", json_string(g->failure));
         if (g->netns)
                 json_object_set_new(j, "netns", json_string(g->netns));
-        if (g->has_block)
+        if (g->has_veth)
                 json_object_set_new(j, "veth", json_string(g->veth));
         json_object_set_new(j, "oom_kills", json_integer(g->oom_kills));
         json_object_set_new(j, "pids_refused", json_integer(g->pids_refused));
@@ -306,17 +304,16 @@ static json_t *service_json(struct service *s) {
 }
 
 static void do_list(struct client *c, json_t *req) {
-        json_t *arr = json_array();
+        struct service *only = NULL;
+        json_t *arr;
 
-        if (json_object_get(req, "service")) {
-                struct service *s = want_service(c, req);
-                if (!s) {
-                        json_decref(arr);
-                        return;
-                }
-                json_array_append_new(arr, service_json(s));
-        } else
-                for (struct service *s = c->d->services; s; s = s->next)
+        if (json_object_get(req, "service") && !(only = want_service(c, req)))
+                return;
+        if (gend_count_all(c->d, only) < 0)
+                log_warn("counting for gen list: %s", err_msg());
+        arr = json_array();
+        for (struct service *s = c->d->services; s; s = s->next)
+                if (!only || s == only)
                         json_array_append_new(arr, service_json(s));
         reply_ok(c, NULL, json_pack("{s:o}", "services", arr));
 }

@@ -46,6 +46,36 @@ int gen_count(struct generation *g) {
         return r < 0 ? r : count_conns(g);
 }
 
+static bool countable(const struct generation *g) {
+        return gen_state_is_live(g->state) && g->state != GEN_FROZEN && g->cgroup;
+}
+
+int gend_count_all(struct gend *d, struct service *only) {
+        unsigned n = pool_blocks(&d->pool);
+        _cleanup_free_ unsigned *conns = NULL;
+        bool any = false;
+        int r = 0;
+
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next)
+                        any |= (!only || s == only) && countable(g) && g->has_block;
+        if (any && d->ct) {
+                if (!(conns = calloc(n, sizeof(unsigned))))
+                        return err_set(ENOMEM, "counting");
+                r = ct_count_live_by_block(d->ct, conns, n);
+        }
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next) {
+                        if ((only && s != only) || !countable(g))
+                                continue;
+                        if (cg_count_procs(g->cgroup, &g->procs) < 0)
+                                r = r < 0 ? r : -EIO;
+                        if (conns && r >= 0 && g->has_block)
+                                g->conns = conns[g->block];
+                }
+        return r;
+}
+
 void drain_stop(struct generation *g) {
         g->drain_timer = sd_event_source_disable_unref(g->drain_timer);
         g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
@@ -157,6 +187,15 @@ static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void 
         return 0;
 }
 
+static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void arm_timer(struct generation *g, uint64_t usec) {
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
+                                   0, on_teardown_timer, g);
+}
+
+/* Freezing took too long (step 1) or the kill did (step 2): kill (again). */
 static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
         (void)s, (void)usec;
@@ -166,41 +205,33 @@ static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         else
                 log_warn("%s: generation %u: cgroup still populated %llu s after cgroup.kill; "
                          "killing again", g->svc->policy->name, g->n, KILL_WAIT_USEC / USEC_PER_SEC);
-        g->teardown_step = 1;
-        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
-        /* Force the next step: kill. */
         if (cg_kill(g->cgroup) < 0)
                 log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
         g->teardown_step = 2;
-        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC,
-                                   KILL_WAIT_USEC, 0, on_teardown_timer, g);
+        arm_timer(g, KILL_WAIT_USEC);
         teardown_step(g);
         return 0;
 }
 
-static void arm_timer(struct generation *g, uint64_t usec) {
-        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
-        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
-                                   0, on_teardown_timer, g);
-}
+/* What this generation made, each failure said with its object. */
+static void remove_objects(struct generation *g) {
+        const char *svc = g->svc->policy->name;
 
-static int remove_objects(struct generation *g) {
-        int r = 0, q;
-        _cleanup_free_ char *svc_cg = NULL;
-
-        if (g->cgroup && (q = cg_destroy(g->cgroup)) < 0)
-                r = q;
-        if (g->netns && (q = netns_destroy(g->netns)) < 0)
-                r = q;
-        if ((q = veth_destroy(g->veth)) < 0)
-                r = q;
-        if ((q = limits_destroy(&g->limits)) < 0)
-                r = q;
-        if (g->cgroup && (svc_cg = strdup(g->cgroup))) {
-                *strrchr(svc_cg, '/') = 0;
-                rmdir(svc_cg);          /* the service's directory, when empty */
+        if (g->cgroup && cg_destroy(g->cgroup) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->netns && netns_destroy(g->netns) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->has_veth && veth_destroy(g->veth) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (limits_destroy(&g->limits) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->cgroup) {
+                _cleanup_free_ char *svc_cg = strdup(g->cgroup);
+                if (svc_cg) {
+                        *strrchr(svc_cg, '/') = 0;
+                        rmdir(svc_cg);  /* the service's directory, when empty */
+                }
         }
-        return r;
 }
 
 static int teardown_step(struct generation *g) {
@@ -218,9 +249,7 @@ static int teardown_step(struct generation *g) {
                 g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
                 g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
                 g->teardown_step = 3;
-                if (remove_objects(g) < 0)
-                        log_error("%s: generation %u: removing its objects: %s",
-                                  g->svc->policy->name, g->n, err_msg());
+                remove_objects(g);
                 gen_torn_down(g);       /* may free g */
         }
         return 0;

@@ -96,8 +96,6 @@ void fwd_free(struct fwd *f) {
         free(f);
 }
 
-bool fwd_busy(const struct fwd *f) { return f->pid != 0 || f->head; }
-
 static int job_render(struct fwd *f, struct job *j, char **ret, size_t *ret_len) {
         struct rules_target t = { j->service, j->ports, j->n_ports, j->addr, j->mark };
         FILE *out = open_memstream(ret, ret_len);

@@ -20,4 +20,3 @@ int fwd_submit(struct fwd *f, enum rules_op op, const struct rules_target *t,
                fwd_done_t done, void *userdata);
 /* The SIGCHLD reaper hands every exited pid here first. */
 bool fwd_child_exited(struct fwd *f, pid_t pid, int status);
-bool fwd_busy(const struct fwd *f);

@@ -32,8 +32,9 @@ struct generation {
         bool has_block;
         uint32_t addr, host_addr;
         char veth[IFNAME_MAX];
-        char *netns;
-        char *cgroup;                   /* absolute path */
+        bool has_veth;                  /* made by this generation */
+        char *netns;                    /* NULL until made */
+        char *cgroup;                   /* absolute path, NULL until made */
         char *log_path;
         struct gen_limits limits;
         unsigned oom_kills, pids_refused; /* from the limit cgroups' events */
@@ -115,7 +116,6 @@ void gen_child_exited(struct gend *d, pid_t pid, int status);
 unsigned gend_live_count(struct gend *d, unsigned *ret_services);
 void services_free(struct gend *d);
 uint64_t gen_age_usec(const struct generation *g);
-void gen_describe(const struct generation *g, char *buf, size_t n);
 void gen_log_path(struct gend *d, const char *svc, unsigned n, char **ret);
 
 /* drain.c */
@@ -124,4 +124,7 @@ int drain_rearm(struct generation *g);          /* new deadline or --now */
 void drain_stop(struct generation *g);
 int teardown_start(struct generation *g);
 int gen_count(struct generation *g);
+/* Live generations' processes and connections (of one service, or all),
+ * for gen list: one walk of the conntrack table, and none when not needed. */
+int gend_count_all(struct gend *d, struct service *only);
 int limits_watch_start(struct gend *d);

@@ -201,7 +201,7 @@ static int gen_create(struct generation *g, const char *dir) {
         struct gend *d = g->svc->d;
         const struct policy *p = g->svc->policy;
         _cleanup_close_ int netns_fd = -1, cg_fd = -1, log_fd = -1;
-        _cleanup_free_ char *svc_cg = NULL;
+        _cleanup_free_ char *svc_cg = NULL, *cg = NULL, *ns = NULL;
         struct confine conf = { 0 };
         int r, blk, join[_LIM_MAX] = { -1, -1, -1 };
 
@@ -214,10 +214,13 @@ static int gen_create(struct generation *g, const char *dir) {
         d->blocks_used[blk] = 1;
         g->addr = pool_gen_addr(&d->pool, blk);
         g->host_addr = pool_host_addr(&d->pool, blk);
+        /* g->cgroup, g->netns and g->has_veth are set once made, never
+         * before: the teardown removes what this generation made, and not
+         * an object of the same name it failed to make (EEXIST). */
         veth_host_name(p->name, g->n, g->veth);
-        if (netns_name(p->name, g->n, &g->netns) < 0 ||
+        if (netns_name(p->name, g->n, &ns) < 0 ||
             asprintf(&svc_cg, "%s/%s", d->cgroup_base, p->name) < 0 ||
-            asprintf(&g->cgroup, "%s/%u", svc_cg, g->n) < 0)
+            asprintf(&cg, "%s/%u", svc_cg, g->n) < 0)
                 return err_set(ENOMEM, "names");
         gen_log_path(d, p->name, g->n, &g->log_path);
         g->directory = strdup(dir ? dir : p->directory ? p->directory : "/");
@@ -234,12 +237,18 @@ static int gen_create(struct generation *g, const char *dir) {
                 return r;
         if (mkdir(svc_cg, 0755) < 0 && errno != EEXIST)
                 r = err_set(errno, "mkdir(%s)", svc_cg);
-        if (r >= 0 && (r = cg_create(g->cgroup)) >= 0 && (r = cg_open(g->cgroup)) >= 0)
-                cg_fd = r;
+        if (r >= 0 && (r = cg_create(cg)) >= 0) {
+                g->cgroup = TAKE_PTR(cg);
+                if ((r = cg_open(g->cgroup)) >= 0)
+                        cg_fd = r;
+        }
         if (r >= 0)
                 r = limits_create(&d->limits, p, p->name, g->n, g->cgroup, &g->limits, join);
-        if (r >= 0 && (r = netns_create(g->netns, &netns_fd)) >= 0)
-                r = veth_create(g->veth, netns_fd, g->host_addr, g->addr);
+        if (r >= 0 && (r = netns_create(ns, &netns_fd)) >= 0) {
+                g->netns = TAKE_PTR(ns);
+                if ((r = veth_create(g->veth, netns_fd, g->host_addr, g->addr)) >= 0)
+                        g->has_veth = true;
+        }
         if (r >= 0 && (r = open_log(g, &log_fd)) >= 0)
                 r = build_env(g, &g->env);
         if (r >= 0) {
