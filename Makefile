@@ -9,7 +9,7 @@ PREFIX  ?= /usr/local
 PKGS    := libnl-3.0 libnl-route-3.0 libnl-nf-3.0 libcap libseccomp libsystemd inih jansson
 OPT     ?= -O2 -g
 CFLAGS  ?=
-FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wno-format-truncation -D_GNU_SOURCE \
+FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
            -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
 # Where gend reads the seccomp profiles (gend -P overrides; the tests pass
 # policy/profiles of this tree). make install puts them there.

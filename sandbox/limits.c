@@ -110,14 +110,14 @@ int limits_check(const struct limits_host *h, const struct policy *p) {
 /* "+ctl" in dir's subtree_control, unless there already. The root cgroup
  * (it alone has no cgroup.type) is the host's: never written. */
 static bool delegate_one(const char *dir, const char *ctl) {
-        char path[PATH_MAX], word[32];
+        char path[PATH_MAX], type[PATH_MAX], word[32];
         _cleanup_free_ char *cur = NULL;
 
         snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
         if (read_file(path, &cur, NULL) >= 0 && word_in(cur, ctl, ' '))
                 return true;
-        snprintf(word, sizeof(word), "%s/cgroup.type", dir);
-        if (access(word, F_OK) < 0)
+        snprintf(type, sizeof(type), "%s/cgroup.type", dir);
+        if (access(type, F_OK) < 0)
                 return false;
         snprintf(word, sizeof(word), "+%s", ctl);
         return write_file(path, word) >= 0;

@@ -7,14 +7,27 @@
 
 static char err_buf[1024];
 
+/* Appends to err_buf, cutting what does not fit: an error message is
+ * bounded on purpose, and its start says what failed. */
+static void err_append(const char *s) {
+        size_t used = strlen(err_buf), n = strlen(s);
+
+        if (n > sizeof(err_buf) - 1 - used)
+                n = sizeof(err_buf) - 1 - used;
+        memcpy(err_buf + used, s, n);
+        err_buf[used + n] = 0;
+}
+
 static int err_vset(int error, bool with_errno, const char *fmt, va_list ap) {
         char tmp[sizeof(err_buf)];
 
         vsnprintf(tmp, sizeof(tmp), fmt, ap);
-        if (with_errno)
-                snprintf(err_buf, sizeof(err_buf), "%s: %s", tmp, strerror(error));
-        else
-                snprintf(err_buf, sizeof(err_buf), "%s", tmp);
+        err_buf[0] = 0;
+        err_append(tmp);
+        if (with_errno) {
+                err_append(": ");
+                err_append(strerror(error));
+        }
         return -error;
 }
 
@@ -42,7 +55,10 @@ int err_prefix(int error, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(pre, sizeof(pre), fmt, ap);
         va_end(ap);
-        snprintf(err_buf, sizeof(err_buf), "%s: %s", pre, prev);
+        err_buf[0] = 0;
+        err_append(pre);
+        err_append(": ");
+        err_append(prev);
         return -error;
 }
 
