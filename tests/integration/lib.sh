@@ -1,7 +1,19 @@
-# Shared by the root integration tests. Every kernel object a test makes
-# carries its per-run prefix (service t<PID>..., netns gen-t<PID>-..., veth
-# g..., cgroup gen-test-<PID>), and the trap removes all of it, also when
-# the test fails. Results are TAP-like lines: "ok - ...", "not ok - ...".
+# Shared by the root integration tests, make demo and make bench.
+#
+# A run is two processes. The outer one stays in the host's network
+# namespace: it makes the run's network namespace gen-t<RUN>-host (lo up)
+# and cgroup gen-test-<RUN>, runs the test script again inside both
+# (nsenter --net only: the mounts stay the host's, so gend sees
+# /sys/fs/cgroup and /run/netns), and afterwards removes everything of the
+# run, also when the test fails, hangs or is interrupted. The inner one is
+# the test: its gend, rules, ip_forward and 127.0.0.1 are the namespace's
+# own, so the host's iptables rules and sysctls are never read or changed,
+# and a gend serving on the host neither disturbs nor is disturbed by it.
+#
+# Every object of a run carries its prefix: netns gen-t<RUN>-... (the
+# generations' are gen-<service>-<n>, services t<RUN>...), cgroups
+# gen-test-<RUN>, veths inside the run's namespace only. Results are
+# TAP-like lines: "ok - ...", "not ok - ...", "skip - ...".
 set -u
 
 B=$(cd "${B:?build directory}" && pwd)
@@ -9,9 +21,19 @@ B=$(cd "${B:?build directory}" && pwd)
 # plain build (LeakSanitizer cannot work inside a seccomp-confined generation).
 TOOLS=$(cd "${TOOLS:-$B}" && pwd)
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-RUN=$$
-SVC=${SVC:-t$RUN}
-T=$(mktemp -d /tmp/gen-test.XXXXXX)
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+SCRIPT_ARGS=("$@")
+# The inner process: started by this run's outer one (its parent), in the
+# run's namespace. Anything else, a test started by a test included, is an
+# outer process of a run of its own.
+if [ "${GEN_TEST_RUN:-}" = "$PPID" ] && [ "${GEN_TEST_NETNS:-}" = "gen-t$PPID-host" ]; then
+	INSIDE=1 RUN=$GEN_TEST_RUN T=$GEN_TEST_DIR
+else
+	INSIDE=0 RUN=$$ T=
+fi
+unset GEN_TEST_RUN GEN_TEST_NETNS GEN_TEST_DIR
+SVC=t$RUN
+HOST_NS=gen-t$RUN-host
 POOL=10.213.240.0/20
 PORT=$((18000 + RUN % 1000))
 CLIENT_NS=gen-t$RUN-cli
@@ -19,7 +41,6 @@ CLIENT_IF=gt${RUN}c
 CLIENT_HOST_ADDR=10.213.239.253
 FAILED=0
 GEND=
-EXTRA_DIRS=()
 CG2=$(awk '{for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -1)
 TESTCG=$CG2/gen-test-$RUN
 # Hybrid hosts: gend also starts in per-run cgroups of the v1 hierarchies
@@ -41,14 +62,100 @@ quiet() { "$@" > /dev/null 2>&1; }
 preflight() {
 	[ "$(id -u)" = 0 ] || skip_all "$(basename "$0"): needs root (CI runs it as root)"
 	[ -n "$CG2" ] || skip_all "no cgroup2 mount"
-	if iptables -w 5 -t nat -S 2>/dev/null | grep -q '^-N GEN-' ||
-	   iptables -w 5 -S 2>/dev/null | grep -q '^-N GEN-'; then
-		skip_all "GEN-* chains exist (a gend serves on this host); root tests leave it alone"
+	[ "$INSIDE" = 1 ] || run_outside       # does not return
+	# Inside: only in the run's own namespace, never in the host's.
+	if [ "$(stat -L -c %i /proc/self/ns/net)" != "$(stat -L -c %i "/run/netns/$HOST_NS" 2>/dev/null)" ]; then
+		notok "$(basename "$0") runs in network namespace $HOST_NS"
+		exit 1
 	fi
-	ORIG_FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)
 	mkdir -p "$T"/{etc,run,state,log,markers}
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
+}
+
+# A directory outside $T (e.g. for a program that must not live below
+# /tmp): made here, removed with the run.
+extra_dir() {  # PARENT
+	local d
+	d=$(mktemp -d "$1/gen-test.XXXXXX") || return 1
+	echo "$d" >> "$T/extra-dirs"
+	echo "$d"
+}
+
+# The outer process: the run's namespace and cgroup, the test inside them,
+# then the removal of all of it. GEN_TEST_TIMEOUT bounds the test (600 s).
+run_outside() {
+	local deadline=$((SECONDS + ${GEN_TEST_TIMEOUT:-600}))
+	INNER= STOPPED=
+	trap outer_cleanup EXIT
+	trap 'STOPPED="interrupted"' INT TERM
+	if ! T=$(mktemp -d /tmp/gen-test.XXXXXX) || ! ip netns add "$HOST_NS" ||
+	   ! ip -n "$HOST_NS" link set lo up || ! mkdir -p "$TESTCG/test"; then
+		notok "make the run's temp dir, network namespace $HOST_NS and cgroup $TESTCG"
+		exit 1
+	fi
+	# In the run's cgroup before it starts anything, so everything it
+	# starts can be killed by cgroup.
+	GEN_TEST_RUN=$RUN GEN_TEST_NETNS=$HOST_NS GEN_TEST_DIR=$T \
+		bash -c 'echo $$ > "$1/cgroup.procs" && exec nsenter --net="/run/netns/$2" bash "${@:3}"' \
+		inner "$TESTCG/test" "$HOST_NS" "$SCRIPT" "${SCRIPT_ARGS[@]}" &
+	INNER=$!
+	while [ -z "$STOPPED" ] && kill -0 "$INNER" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || STOPPED="still running after ${GEN_TEST_TIMEOUT:-600} s"
+		sleep 0.2
+	done
+	[ -z "$STOPPED" ] || { notok "$(basename "$0"): $STOPPED; stopped"; stop_inner; }
+	wait "$INNER"
+	exit $?
+}
+
+# TERM to the test (it stops its gend in its trap); after 30 s, KILL to
+# all of the run.
+stop_inner() {
+	kill -TERM "$INNER" 2>/dev/null
+	for _ in $(seq 150); do kill -0 "$INNER" 2>/dev/null || return 0; sleep 0.2; done
+	kill_run
+}
+
+kill_run() {  # every process of the run's cgroup
+	local cg
+	[ -d "$TESTCG" ] || return 0
+	if [ -f "$TESTCG/cgroup.kill" ]; then
+		echo 1 > "$TESTCG/cgroup.kill"
+	else
+		for cg in $(find "$TESTCG" -type d); do xargs -r kill -KILL < "$cg/cgroup.procs" 2>/dev/null; done
+	fi
+	for _ in $(seq 100); do grep -q '^populated 0' "$TESTCG/cgroup.events" && return 0; sleep 0.05; done
+}
+
+outer_cleanup() {
+	local rc=$? d ns left
+	trap '' INT TERM
+	[ -n "$INNER" ] && kill -0 "$INNER" 2>/dev/null && stop_inner
+	# Processes: by cgroup (the test, its gend, generations, loads), never by name.
+	kill_run
+	[ -d "$TESTCG" ] && find "$TESTCG" -depth -type d -exec rmdir {} + 2>/dev/null
+	for d in "${V1CGS[@]}"; do
+		for _ in $(seq 50); do
+			[ -d "$d" ] || break
+			find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+			sleep 0.05
+		done
+	done
+	# Network namespaces of this run: its own, the client's, the
+	# generations'. Their links, rules and sysctls go with them.
+	for ns in $(run_netns); do ip netns del "$ns"; done
+	if [ -n "$T" ]; then
+		[ -f "$T/extra-dirs" ] && grep -E '^/(var/)?tmp/gen-test\.[A-Za-z0-9]+$' "$T/extra-dirs" | xargs -r rm -rf
+		rm -rf "$T"
+	fi
+	left="$(run_netns) $( { [ -d "$TESTCG" ] && echo "$TESTCG"; for d in "${V1CGS[@]}"; do [ -d "$d" ] && echo "$d"; done; } )"
+	[ -n "${left// /}" ] && { notok "$(basename "$0"): the run's cleanup removed everything; left: $(echo $left)"; rc=1; }
+	exit $((rc ? rc : FAILED > 0))
+}
+
+run_netns() {
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-(t$RUN|$SVC)[a-z]*-[0-9a-z]+\$"
 }
 
 write_policy() {  # NAME [extra lines...]
@@ -95,7 +202,8 @@ json_field() {  # SERVICE GEN FIELD: from gen list --json
 }
 
 make_client_host() {
-	# A separate network namespace that plays an external client host.
+	# A separate network namespace that plays an external client host,
+	# linked to the run's namespace (the "host" of this test).
 	ip netns add "$CLIENT_NS" &&
 	ip link add "$CLIENT_IF" type veth peer name eth0 netns "$CLIENT_NS" &&
 	ip addr add $CLIENT_HOST_ADDR/30 dev "$CLIENT_IF" && ip link set "$CLIENT_IF" up &&
@@ -109,47 +217,23 @@ route_is_ours() {  # ADDR VETH
 	ip -o route get "$1" | grep -q "dev $2 "
 }
 
+# A link of the run's namespace is gone (ip, not /sys/class/net: sysfs is
+# mounted for the host's namespace and shows the host's links).
+link_gone() { [ -n "$1" ] && ! ip link show dev "$1" > /dev/null 2>&1; }
+
 no_sanitizer_reports() {
 	! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/gend.log"
 }
 
+# The test's own trap; the outer process removes the rest. A test may
+# define test_cleanup, run first.
 cleanup() {
 	local rc=$?
+	trap '' INT TERM
+	declare -F test_cleanup > /dev/null && test_cleanup
 	stop_gend
-	# Processes: by cgroup, never by name.
-	if [ -d "$TESTCG" ]; then
-		for cg in $(find "$TESTCG" -mindepth 1 -depth -type d); do
-			[ -f "$cg/cgroup.kill" ] && echo 1 > "$cg/cgroup.kill" 2>/dev/null
-			for _ in $(seq 50); do [ -s "$cg/cgroup.procs" ] || break; sleep 0.05; done
-			rmdir "$cg" 2>/dev/null
-		done
-		rmdir "$TESTCG" 2>/dev/null
-	fi
-	for d in "${V1CGS[@]}"; do
-		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	# Network namespaces of this run, with the host ends of their links.
-	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-($SVC|t$RUN)"); do
-		peer=$(ip -n "$ns" -o link show eth0 2>/dev/null | sed -n 's/.*eth0@if\([0-9]*\).*/\1/p')
-		[ -n "$peer" ] && ip link del "$(ip -o link | awk -F': ' -v i="$peer" '$1 == i {print $2}' | cut -d@ -f1)" 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
-	ip link del "$CLIENT_IF" 2>/dev/null
-	# GEN-* rules: there were none before this test (preflight), so all are its.
-	for table in nat filter; do
-		iptables -w 5 -t $table -S 2>/dev/null | grep -E '^-A (PREROUTING|OUTPUT|POSTROUTING|FORWARD|INPUT) .*-j GEN-' |
-			while read -r _ rule; do eval "iptables -w 5 -t $table -D $rule"; done
-		for c in $(iptables -w 5 -t $table -S 2>/dev/null | awk '/^-N GEN-/ {print $2}'); do
-			iptables -w 5 -t $table -F "$c"
-		done
-		for c in $(iptables -w 5 -t $table -S 2>/dev/null | awk '/^-N GEN-/ {print $2}'); do
-			iptables -w 5 -t $table -X "$c"
-		done
-	done
-	[ -n "${ORIG_FORWARD:-}" ] && echo "$ORIG_FORWARD" > /proc/sys/net/ipv4/ip_forward
 	if [ "$FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
 		echo "# gend log of the failed test:"; sed 's/^/#   /' "$T/gend.log" 2>/dev/null | tail -40
 	fi
-	rm -rf "$T" "${EXTRA_DIRS[@]}"
 	exit $((rc ? rc : FAILED > 0))
 }

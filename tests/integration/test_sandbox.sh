@@ -16,7 +16,7 @@ POLICY_PORT=$((PORT + 1)) INNER_PORT=80 write_policy ${SVC}b "[service]" "user =
 	"[sandbox]" "capabilities = none"
 # c: root with the defaults, the strict profile and a private /tmp; its
 # program must live outside /tmp (this tree may be cloned below /tmp).
-OUTSIDE=$(mktemp -d /var/tmp/gen-test.XXXXXX); EXTRA_DIRS+=("$OUTSIDE")
+OUTSIDE=$(extra_dir /var/tmp) || exit 1
 cp "$TOOLS/sample" "$OUTSIDE/sample"
 POLICY_PORT=$((PORT + 2)) write_policy ${SVC}c "[service]" "exec = $OUTSIDE/sample" \
 	"[sandbox]" "seccomp = strict" "private-tmp = yes"
@@ -118,7 +118,7 @@ if [ -n "$memmnt" ]; then
 	check "a limit the host cannot enforce: gen new fails" [ $rc -eq 1 ]
 	check "... saying which limit and why" grep -q "\[limits\] memory cannot be enforced on this host: neither cgroup v2 nor a writable cgroup v1 hierarchy has the memory controller" <<<"$out"
 	check "... gend's log says why at start" grep -q "\[limits\] memory: not available: .*: Read-only file system" "$T/gend.log"
-	check "... and nothing was started" bash -c "[ ! -e /run/netns/gen-${SVC}m-1 ] && [ ! -e '$TESTCG/gen/${SVC}m/1' ] && [ -z \"\$(ip -o link show type veth | grep ' g')\" ]"
+	check "... and nothing was started" bash -c "[ ! -e /run/netns/gen-${SVC}m-1 ] && [ ! -e '$TESTCG/gen/${SVC}m/1' ] && [ -z \"\$(ip -o link show type veth | grep -E '^[0-9]+: g[0-9a-f]{8}h@')\" ]"
 	stop_gend
 	check "the host's memory hierarchy is still writable" \
 		bash -c "grep ' $memmnt ' /proc/self/mountinfo | awk '{print \$6}' | grep -q '^rw'"
