@@ -393,6 +393,7 @@ static struct policy *policy_new(const char *name, const char *path) {
         struct policy *p = calloc(1, sizeof(*p));
         if (!p)
                 return NULL;
+        p->refs = 1;
         p->name = strdup(name);
         p->path = strdup(path);
         p->probe = PROBE_TCP;
@@ -461,6 +462,17 @@ int policy_load(const char *path, struct policy **ret) {
         if (!name)
                 return err_set(ENOMEM, "%s", path);
         return parse_common(&c, name, ret);
+}
+
+struct policy *policy_ref(struct policy *p) {
+        if (p)
+                p->refs++;
+        return p;
+}
+
+void policy_unref(struct policy *p) {
+        if (p && --p->refs == 0)
+                policy_free(p);
 }
 
 void policy_free(struct policy *p) {

@@ -19,6 +19,7 @@ struct port_map {
 #define QUIET_BASELINE (-1)
 
 struct policy {
+        unsigned refs;                  /* policy_ref / policy_unref */
         char *name;                     /* from the file name */
         char *path;
 
@@ -59,6 +60,9 @@ struct policy {
 int policy_load(const char *path, struct policy **ret);
 int policy_parse_string(const char *name, const char *text, struct policy **ret);
 void policy_free(struct policy *p);
+/* A policy lives while a service or a generation made with it holds it. */
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p);
 
 /* Loads every NAME.policy in dir; the first bad one fails the whole set. */
 int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n);

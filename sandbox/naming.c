@@ -1,6 +1,8 @@
 #include "naming.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,7 +36,7 @@ int pool_parse(const char *s, struct pool *ret) {
 
 unsigned pool_blocks(const struct pool *p) {
         unsigned n = 1U << (30 - p->prefix);
-        return n > 65536 ? 65536 : n;   /* the block is the low 16 bits of the mark */
+        return n > 65536 ? 65536 : n;   /* marks have at most 16 bits: no more live at once */
 }
 
 uint32_t pool_host_addr(const struct pool *p, unsigned block) { return p->base + block * 4 + 1; }
@@ -83,4 +85,32 @@ int netns_name(const char *service, unsigned gen, char **ret) {
         return asprintf(ret, "gen-%s-%u", service, gen) < 0 ? -ENOMEM : 0;
 }
 
-uint32_t gen_ct_mark(unsigned block) { return GEN_CT_MARK_TAG | (block & 0xffffU); }
+int marks_parse(const char *s, struct marks *ret) {
+        unsigned long v;
+        unsigned shift = 0, bits = 0;
+        char *end;
+
+        if (strncmp(s, "0x", 2) != 0 || !s[2])
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s + 2, &end, 16);
+        if (errno || *end || v == 0 || v > 0xffffffffUL)
+                return -EINVAL;
+        while (!(v >> shift & 1))
+                shift++;
+        while (shift + bits < 32 && (v >> (shift + bits) & 1))
+                bits++;
+        if ((v >> shift) != (1UL << bits) - 1 || bits < 2 || bits > 16)
+                return -EINVAL;         /* not contiguous, or too small / large */
+        *ret = (struct marks){ .mask = (uint32_t)v, .shift = shift, .n = (1U << bits) - 1 };
+        return 0;
+}
+
+uint32_t marks_value(const struct marks *m, unsigned block) {
+        return ((uint32_t)(block + 1) << m->shift) & m->mask;
+}
+
+int marks_block(const struct marks *m, uint32_t ctmark) {
+        uint32_t field = (ctmark & m->mask) >> m->shift;
+        return field == 0 || field > m->n ? -1 : (int)field - 1;
+}

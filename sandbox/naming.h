@@ -29,7 +29,16 @@ const char *ip4_to_string(uint32_t addr, char *buf, size_t n);
 void veth_host_name(const char *service, unsigned gen, char ret[IFNAME_MAX]);
 /* netns name: gen-<service>-<gen>, for ip netns exec. */
 int netns_name(const char *service, unsigned gen, char **ret);
-/* Conntrack mark of a generation's connections, from its block. */
-uint32_t gen_ct_mark(unsigned block);
-#define GEN_CT_MARK_MASK 0xffff0000U
-#define GEN_CT_MARK_TAG 0x47450000U
+/* Connection marks: gen uses only the bits of one contiguous mask (gend -M),
+ * so other users of conntrack marks keep theirs. A generation's mark is its
+ * block number + 1 in that field; 0 in the field means "not gen's". */
+struct marks {
+        uint32_t mask;
+        unsigned shift;         /* of the mask's lowest bit */
+        unsigned n;             /* distinct marks: blocks that can be live at once */
+};
+#define GEN_MARK_MASK_DEFAULT "0x0fff0000"
+int marks_parse(const char *s, struct marks *ret);      /* contiguous, 2 to 16 bits */
+uint32_t marks_value(const struct marks *m, unsigned block);
+/* The block a conntrack mark names, or -1 when the field is not gen's. */
+int marks_block(const struct marks *m, uint32_t ctmark);

@@ -199,3 +199,24 @@ const char *format_duration(char *buf, size_t n, uint64_t usec) {
                          (unsigned long long)(usec / USEC_PER_SEC % 60));
         return buf;
 }
+
+int proc_start_time(pid_t pid, uint64_t *ret) {
+        char path[64];
+        _cleanup_free_ char *txt = NULL;
+        unsigned long long start;
+        char *p;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if ((r = read_file(path, &txt, NULL)) < 0)
+                return r;
+        /* "pid (comm) state ...": comm may hold anything, so from the last ')'.
+         * starttime is field 22, the 20th after the ')'. */
+        p = strrchr(txt, ')');
+        for (int field = 2; p && field < 22; field++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p + 1, "%llu", &start) != 1)
+                return err_setx(EINVAL, "%s: no start time", path);
+        *ret = start;
+        return 0;
+}

@@ -55,4 +55,6 @@ int write_file_atomic(const char *path, const char *s, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
 
 uint64_t now_usec(int clock);
+/* A process's start time (clock ticks after boot): with its pid, who it is. */
+int proc_start_time(pid_t pid, uint64_t *ret);
 const char *format_duration(char *buf, size_t n, uint64_t usec); /* "1.2 s", "250 ms" */

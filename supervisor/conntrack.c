@@ -44,11 +44,14 @@ void ct_close(struct ct *c) {
 struct walk {
         struct ct *c;
         uint32_t mark, mask;
-        unsigned *counts;               /* live entries, by block (mark's low 16 bits) */
-        unsigned n_counts;              /* 1: all into counts[0] */
-        bool delete_udp;
-        struct nfnl_ct *udp[256];
-        unsigned n_udp;
+        const struct marks *marks;      /* counts by block, else all in counts[0] */
+        unsigned *counts;
+        unsigned n_counts;
+        bool collect;                   /* keep the entries, to delete them */
+        int proto;                      /* collect only these, 0: all */
+        struct nfnl_ct **found;
+        unsigned n_found, cap_found;
+        bool nomem;
 };
 
 static bool live(struct nfnl_ct *ct) {
@@ -67,14 +70,25 @@ static int on_entry(struct nl_msg *msg, void *arg) {
         mark = nfnl_ct_get_mark(ct);
         /* The kernel filtered by mark; check again for old kernels. */
         if ((mark & w->mask) == w->mark) {
-                if (w->delete_udp) {
-                        if (nfnl_ct_get_proto(ct) == IPPROTO_UDP && w->n_udp < ELEMENTSOF(w->udp)) {
-                                w->udp[w->n_udp++] = ct;
+                if (w->collect) {
+                        if (!w->proto || nfnl_ct_get_proto(ct) == w->proto) {
+                                if (w->n_found == w->cap_found) {
+                                        unsigned cap = w->cap_found ? w->cap_found * 2 : 64;
+                                        struct nfnl_ct **nf = realloc(w->found, cap * sizeof(*nf));
+                                        if (!nf) {
+                                                w->nomem = true;
+                                                nfnl_ct_put(ct);
+                                                return NL_STOP;
+                                        }
+                                        w->found = nf;
+                                        w->cap_found = cap;
+                                }
+                                w->found[w->n_found++] = ct;
                                 ct = NULL;
                         }
                 } else if (live(ct)) {
-                        unsigned i = w->n_counts == 1 ? 0 : mark & 0xffffU;
-                        if (i < w->n_counts)
+                        int i = w->marks ? marks_block(w->marks, mark) : 0;
+                        if (i >= 0 && (unsigned)i < w->n_counts)
                                 w->counts[i]++;
                 }
         }
@@ -106,9 +120,9 @@ static int dump(struct walk *w) {
         return 0;
 }
 
-int ct_count_live(struct ct *c, uint32_t mark, unsigned *ret) {
+int ct_count_live(struct ct *c, uint32_t mark, uint32_t mask, unsigned *ret) {
         unsigned n = 0;
-        struct walk w = { .c = c, .mark = mark, .mask = 0xffffffffU, .counts = &n, .n_counts = 1 };
+        struct walk w = { .c = c, .mark = mark, .mask = mask, .counts = &n, .n_counts = 1 };
         int r = dump(&w);
         if (r < 0)
                 return r;
@@ -116,29 +130,33 @@ int ct_count_live(struct ct *c, uint32_t mark, unsigned *ret) {
         return 0;
 }
 
-int ct_count_live_by_block(struct ct *c, unsigned *counts, unsigned n) {
-        struct walk w = { .c = c, .mark = GEN_CT_MARK_TAG, .mask = GEN_CT_MARK_MASK,
-                          .counts = counts, .n_counts = n };
+int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts, unsigned n) {
+        /* One walk for all: the kernel cannot filter "any value in the field". */
+        struct walk w = { .c = c, .mark = 0, .mask = 0, .marks = m, .counts = counts,
+                          .n_counts = n };
         memset(counts, 0, n * sizeof(*counts));
         return dump(&w);
 }
 
-int ct_delete_udp(struct ct *c, uint32_t mark, unsigned *ret_deleted) {
-        struct walk w = { .c = c, .mark = mark, .mask = 0xffffffffU, .delete_udp = true };
+int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted) {
+        struct walk w = { .c = c, .mark = mark, .mask = mask, .collect = true, .proto = proto };
         unsigned deleted = 0;
         int r = dump(&w);
 
-        for (unsigned i = 0; i < w.n_udp; i++) {
+        if (r >= 0 && w.nomem)
+                r = err_set(ENOMEM, "conntrack dump (mark 0x%x/0x%x)", mark, mask);
+        for (unsigned i = 0; i < w.n_found; i++) {
                 if (r >= 0) {
-                        int d = nfnl_ct_del(c->sk, w.udp[i], 0);
+                        int d = nfnl_ct_del(c->sk, w.found[i], 0);
                         if (d >= 0)
                                 deleted++;
                         else if (d != -NLE_OBJ_NOTFOUND)
-                                r = err_setx(EIO, "nfnl_ct_del (mark 0x%08x): %s", mark,
+                                r = err_setx(EIO, "nfnl_ct_del (mark 0x%x/0x%x): %s", mark, mask,
                                              nl_geterror(d));
                 }
-                nfnl_ct_put(w.udp[i]);
+                nfnl_ct_put(w.found[i]);
         }
+        free(w.found);
         if (r >= 0)
                 *ret_deleted = deleted;
         return r;

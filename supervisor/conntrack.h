@@ -1,18 +1,19 @@
-/* A generation's connections, as conntrack sees them: entries carrying its
- * mark (set by its GEN-S-* chain), read over ctnetlink with libnl-nf. */
+/* Counting and deleting a generation's connections by their conntrack
+ * mark (set by its GEN-S-* chain, in gend's mask only), read over
+ * ctnetlink with libnl-nf. */
 #pragma once
 
 #include <stdint.h>
+
+#include "../sandbox/naming.h"
 
 struct ct;
 
 int ct_open(struct ct **ret);
 void ct_close(struct ct *c);
-/* Live: TCP entries not in TIME_WAIT or CLOSE, and every other entry. */
-int ct_count_live(struct ct *c, uint32_t mark, unsigned *ret);
-/* All generations at once, in one walk of the table: counts[block] for
- * blocks below n (the table is walked whole whatever the filter). */
-int ct_count_live_by_block(struct ct *c, unsigned *counts, unsigned n);
-/* UDP entries of a generation that is no longer active (kube-proxy's
- * lesson: a UDP flow never ends by itself, so it would stick to the old one). */
-int ct_delete_udp(struct ct *c, uint32_t mark, unsigned *ret_deleted);
+/* Entries whose mark has value mark under mask, not TIME_WAIT or CLOSE. */
+int ct_count_live(struct ct *c, uint32_t mark, uint32_t mask, unsigned *ret);
+/* The same for every block at once, into counts[block]: one walk. */
+int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts, unsigned n);
+/* Deletes the entries with that mark (of one protocol, or 0: all). */
+int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted);

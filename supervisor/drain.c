@@ -38,7 +38,7 @@ static int count_conns(struct generation *g) {
                 g->conns = 0;
                 return 0;
         }
-        return ct_count_live(g->svc->d->ct, gen_ct_mark(g->block), &g->conns);
+        return ct_count_live(g->svc->d->ct, g->mark, g->svc->d->marks.mask, &g->conns);
 }
 
 int gen_count(struct generation *g) {
@@ -47,11 +47,12 @@ int gen_count(struct generation *g) {
 }
 
 static bool countable(const struct generation *g) {
-        return gen_state_is_live(g->state) && g->state != GEN_FROZEN && g->cgroup;
+        return gen_state_is_live(g->state) && g->state != GEN_FROZEN &&
+               g->state != GEN_FAILING && g->cgroup;
 }
 
 int gend_count_all(struct gend *d, struct service *only) {
-        unsigned n = pool_blocks(&d->pool);
+        unsigned n = d->n_blocks;
         _cleanup_free_ unsigned *conns = NULL;
         bool any = false;
         int r = 0;
@@ -62,7 +63,7 @@ int gend_count_all(struct gend *d, struct service *only) {
         if (any && d->ct) {
                 if (!(conns = calloc(n, sizeof(unsigned))))
                         return err_set(ENOMEM, "counting");
-                r = ct_count_live_by_block(d->ct, conns, n);
+                r = ct_count_live_by_block(d->ct, &d->marks, conns, n);
         }
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next) {
@@ -82,20 +83,13 @@ void drain_stop(struct generation *g) {
         g->quiet_since = 0;
 }
 
-static void drained(struct generation *g, enum gen_event e) {
-        drain_stop(g);
-        gen_transition(g, e);
-        if (teardown_start(g) < 0)
-                log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
-}
-
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         (void)usec;
 
         if (cg_count_procs(g->cgroup, &g->procs) < 0) {
-                log_warn("%s: generation %u: counting for the drain: %s", g->svc->policy->name,
+                log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
                          g->n, err_msg());
                 g->quiet_since = 0;
         } else if (g->procs > g->quiet_level)
@@ -104,12 +98,12 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 g->quiet_since = now;
                 g->ct_next = 0;
                 g->ct_backoff = CT_RECHECK_MIN_USEC;
-        } else if (now - g->quiet_since >= g->svc->policy->settle_usec && now >= g->ct_next) {
+        } else if (now - g->quiet_since >= g->policy->settle_usec && now >= g->ct_next) {
                 if (count_conns(g) < 0)
                         log_warn("%s: generation %u: counting for the drain: %s",
-                                 g->svc->policy->name, g->n, err_msg());
+                                 g->svc->name, g->n, err_msg());
                 else if (g->conns == 0) {
-                        drained(g, EV_QUIESCENT);
+                        gen_fire(g, EV_QUIESCENT);
                         return 0;
                 }
                 g->ct_next = now + g->ct_backoff;
@@ -124,15 +118,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
         (void)s, (void)usec;
-        gen_count(g);
+        if (gen_count(g) < 0)
+                log_warn("%s: generation %u: counting what the deadline cuts: %s", g->svc->name,
+                         g->n, err_msg());
         g->forced = true;
-        drained(g, EV_DEADLINE);
+        gen_fire(g, EV_DEADLINE);
         return 0;
 }
 
 int drain_rearm(struct generation *g) {
         uint64_t timeout = g->drain_timeout_usec ? g->drain_timeout_usec
-                                                 : g->svc->policy->drain_timeout_usec;
+                                                 : g->policy->drain_timeout_usec;
         sd_event *e = g->svc->d->event;
         int r;
 
@@ -140,46 +136,42 @@ int drain_rearm(struct generation *g) {
                 timeout = 0;
         g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
         r = sd_event_add_time(e, &g->deadline_timer, CLOCK_MONOTONIC, g->drain_usec + timeout,
-                              0, on_deadline, g);
+                              1, on_deadline, g);
         if (r < 0)
                 return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
         return 0;
 }
 
-int drain_start(struct generation *g) {
-        const struct policy *p = g->svc->policy;
-        char msg[512], t[32];
+/* Entry of draining: from its first entry on, the deadline stays where it
+ * was (a rollback that did not apply, or a restarted gend, resumes it). */
+void drain_enter(struct generation *g) {
+        const struct policy *p = g->policy;
         int r;
 
-        g->drain_usec = now_usec(CLOCK_MONOTONIC);
+        if (!g->drain_usec)
+                g->drain_usec = now_usec(CLOCK_MONOTONIC);
+        g->quiet_since = 0;
         g->quiet_level = p->quiet_procs == QUIET_BASELINE ? g->baseline : (unsigned)p->quiet_procs;
-        if (p->stop_signal && g->pidfd >= 0 &&
-            syscall(SYS_pidfd_send_signal, g->pidfd, p->stop_signal, NULL, 0) < 0)
-                log_warn("%s: generation %u: pidfd_send_signal(%s): %s", p->name, g->n,
-                         sigabbrev_np(p->stop_signal), strerror(errno));
-        r = sd_event_add_time_relative(g->svc->d->event, &g->drain_timer, CLOCK_MONOTONIC, 0, 0,
+        if (p->stop_signal && !g->signalled && g->pidfd >= 0) {
+                if (syscall(SYS_pidfd_send_signal, g->pidfd, p->stop_signal, NULL, 0) < 0)
+                        log_warn("%s: generation %u: pidfd_send_signal(%s): %s", p->name, g->n,
+                                 sigabbrev_np(p->stop_signal), strerror(errno));
+                g->signalled = true;
+        }
+        /* Accuracy 1 us: sd-event's default (0) lets it slip by 250 ms. */
+        r = sd_event_add_time_relative(g->svc->d->event, &g->drain_timer, CLOCK_MONOTONIC, 0, 1,
                                        on_tick, g);
-        if (r < 0)
-                return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
-        if ((r = drain_rearm(g)) < 0)
-                return r;
-        format_duration(t, sizeof(t), g->drain_timeout_usec ? g->drain_timeout_usec
-                                                            : p->drain_timeout_usec);
-        if (g->forced)
-                snprintf(msg, sizeof(msg), "generation %u draining: retiring it now (--now)", g->n);
-        else
-                snprintf(msg, sizeof(msg), "generation %u draining: waiting for at most %u "
-                         "process%s and no connections for %llu ms%s%s, at most %s", g->n,
-                         g->quiet_level, g->quiet_level == 1 ? "" : "es",
-                         (unsigned long long)(p->settle_usec / USEC_PER_MSEC),
-                         p->stop_signal ? ", sent SIG" : "",
-                         p->stop_signal ? sigabbrev_np(p->stop_signal) : "", t);
-        control_report(g, REPORT_PROGRESS, msg);
-        return 0;
+        if (r < 0 || drain_rearm(g) < 0)
+                log_error("%s: generation %u: cannot watch its drain: %s", p->name, g->n,
+                          r < 0 ? strerror(-r) : err_msg());
 }
 
-/* Teardown: 0 freeze -> 1 wait frozen -> kill -> 2 wait empty -> remove. */
-static int teardown_step(struct generation *g);
+/* Teardown, the entry action of frozen and failing: freeze, wait until
+ * frozen (cgroup.events), cgroup.kill, wait until empty, remove what the
+ * generation made, then EV_GONE. Every step runs from the loop. */
+enum { TD_START = 1, TD_FREEZING, TD_KILLED };
+
+static void teardown_step(struct generation *g);
 
 static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         (void)s, (void)ev;
@@ -191,31 +183,43 @@ static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void arm_timer(struct generation *g, uint64_t usec) {
         g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
-        sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
-                                   0, on_teardown_timer, g);
+        if (sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
+                                       1, on_teardown_timer, g) < 0)
+                log_error("%s: generation %u: cannot arm the teardown timer", g->svc->name, g->n);
 }
 
-/* Freezing took too long (step 1) or the kill did (step 2): kill (again). */
+static void kill_now(struct generation *g) {
+        if (cg_kill(g->cgroup) < 0)
+                log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+        g->teardown_step = TD_KILLED;
+        arm_timer(g, KILL_WAIT_USEC);
+}
+
+/* Freezing took too long, the kill did, or the cgroup could not be read. */
 static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
         (void)s, (void)usec;
-        if (g->teardown_step == 1)
+
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        if (g->teardown_step == TD_FREEZING) {
                 log_warn("%s: generation %u: cgroup not frozen after %llu s; killing it anyway",
-                         g->svc->policy->name, g->n, FREEZE_WAIT_USEC / USEC_PER_SEC);
-        else
+                         g->svc->name, g->n, FREEZE_WAIT_USEC / USEC_PER_SEC);
+                kill_now(g);
+        } else if (g->teardown_step == TD_KILLED) {
                 log_warn("%s: generation %u: cgroup still populated %llu s after cgroup.kill; "
-                         "killing again", g->svc->policy->name, g->n, KILL_WAIT_USEC / USEC_PER_SEC);
-        if (cg_kill(g->cgroup) < 0)
-                log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
-        g->teardown_step = 2;
-        arm_timer(g, KILL_WAIT_USEC);
+                         "killing again", g->svc->name, g->n, KILL_WAIT_USEC / USEC_PER_SEC);
+                kill_now(g);
+        }
         teardown_step(g);
         return 0;
 }
 
-/* What this generation made, each failure said with its object. */
+/* What this generation made, each failure said with its object; then its
+ * conntrack entries, so its mark and address can serve another one. */
 static void remove_objects(struct generation *g) {
-        const char *svc = g->svc->policy->name;
+        struct gend *d = g->svc->d;
+        const char *svc = g->svc->name;
+        unsigned deleted;
 
         if (g->cgroup && cg_destroy(g->cgroup) < 0)
                 log_error("%s: generation %u: %s", svc, g->n, err_msg());
@@ -232,50 +236,77 @@ static void remove_objects(struct generation *g) {
                         rmdir(svc_cg);  /* the service's directory, when empty */
                 }
         }
+        if (g->has_block && d->ct && ct_delete(d->ct, g->mark, d->marks.mask, 0, &deleted) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
 }
 
-static int teardown_step(struct generation *g) {
+static void teardown_step(struct generation *g) {
         bool populated = false, frozen = false;
+        int r = 0;
 
-        if (g->torn_down || !g->cgroup || cg_read_events(g->cgroup, &populated, &frozen) < 0)
+        if (g->cgroup && (r = cg_read_events(g->cgroup, &populated, &frozen)) < 0 && r != -ENOENT) {
+                /* Unreadable is not empty: try again, and say so. */
+                log_error("%s: generation %u: %s; trying again", g->svc->name, g->n, err_msg());
+                arm_timer(g, USEC_PER_SEC);
+                return;
+        }
+        if (r == -ENOENT)
                 populated = false;      /* no cgroup: nothing runs */
-        if (g->teardown_step == 1 && (frozen || !populated)) {
-                if (populated && cg_kill(g->cgroup) < 0)
-                        log_error("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
-                g->teardown_step = 2;
-                arm_timer(g, KILL_WAIT_USEC);
+        if (g->teardown_step == TD_START) {
+                if (populated) {
+                        if (cg_freeze(g->cgroup) < 0)
+                                log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+                        g->teardown_step = TD_FREEZING;
+                        arm_timer(g, FREEZE_WAIT_USEC);
+                } else
+                        g->teardown_step = TD_KILLED;
         }
-        if (g->teardown_step == 2 && !populated) {
-                g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
-                g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
-                g->teardown_step = 3;
+        if (g->teardown_step == TD_FREEZING && (frozen || !populated)) {
+                if (populated)
+                        kill_now(g);
+                else
+                        g->teardown_step = TD_KILLED;
+        }
+        if (g->teardown_step == TD_KILLED && !populated) {
+                teardown_stop(g);
                 remove_objects(g);
-                gen_torn_down(g);       /* may free g */
+                gen_fire(g, EV_GONE);   /* may free g */
         }
+}
+
+static int on_teardown_start(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        teardown_step(userdata);
         return 0;
 }
 
-int teardown_start(struct generation *g) {
+void teardown_enter(struct generation *g) {
         _cleanup_free_ char *events = NULL;
-        bool populated = false, frozen = false;
         int r;
 
-        if (g->teardown_step)
-                return 0;
-        g->teardown_step = 1;
-        if (g->cgroup && cg_read_events(g->cgroup, &populated, &frozen) >= 0 && populated) {
+        g->teardown_step = TD_START;
+        if (g->cgroup) {
                 if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0)
-                        return err_set(ENOMEM, "teardown");
-                r = sd_event_add_inotify(g->svc->d->event, &g->cg_watch, events, IN_MODIFY,
-                                         on_cg_event, g);
-                if (r < 0)
+                        events = NULL;
+                r = events ? sd_event_add_inotify(g->svc->d->event, &g->cg_watch, events, IN_MODIFY,
+                                                  on_cg_event, g)
+                           : -ENOMEM;
+                if (r < 0 && r != -ENOENT)
                         log_warn("%s: generation %u: inotify(%s): %s; polling instead",
-                                 g->svc->policy->name, g->n, events, strerror(-r));
-                if (cg_freeze(g->cgroup) < 0)
-                        log_warn("%s: generation %u: %s", g->svc->policy->name, g->n, err_msg());
-                arm_timer(g, FREEZE_WAIT_USEC);
+                                 g->svc->name, g->n, events ? events : "cgroup.events",
+                                 strerror(-r));
         }
-        return teardown_step(g);
+        /* From the loop: the state change finishes having its consequences
+         * before the generation can be gone. */
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        if (sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, 0, 1,
+                                       on_teardown_start, g) < 0)
+                log_error("%s: generation %u: cannot start its teardown", g->svc->name, g->n);
+}
+
+void teardown_stop(struct generation *g) {
+        g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
 }
 
 /* OOM kills and refused forks, from the limit cgroups' event counters,
@@ -287,18 +318,19 @@ static int on_events_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         for (struct service *sv = d->services; sv; sv = sv->next)
                 for (struct generation *g = sv->gens; g; g = g->next) {
                         unsigned oom, pids;
-                        if (!g->limits.v2_dir || g->teardown_step ||
+                        if (!g->limits.v2_dir || !gen_state_is_live(g->state) ||
+                            g->state == GEN_FROZEN || g->state == GEN_FAILING ||
                             limits_events(&d->limits, &g->limits, &oom, &pids) < 0)
                                 continue;
                         if (oom > g->oom_kills)
                                 log_warn("%s: generation %u: %u process%s OOM-killed at its "
-                                         "memory limit (%u in all)", sv->policy->name, g->n,
+                                         "memory limit (%u in all)", sv->name, g->n,
                                          oom - g->oom_kills, oom - g->oom_kills == 1 ? "" : "es", oom);
                         if (pids > g->pids_refused)
                                 log_warn("%s: generation %u: %u fork%s refused at its pids limit "
-                                         "of %llu (%u in all)", sv->policy->name, g->n,
+                                         "of %llu (%u in all)", sv->name, g->n,
                                          pids - g->pids_refused, pids - g->pids_refused == 1 ? "" : "s",
-                                         (unsigned long long)sv->policy->pids_max, pids);
+                                         (unsigned long long)g->policy->pids_max, pids);
                         g->oom_kills = oom;
                         g->pids_refused = pids;
                 }

@@ -1,189 +1,341 @@
 #include "fwd.h"
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "log.h"
 
+#define TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define HOLD_POLL_USEC (20 * USEC_PER_MSEC)
+#define ERR_MAX 4096
+
 struct job {
-        enum rules_op op;
-        char *service;
-        struct port_map ports[POLICY_PORTS_MAX];
-        unsigned n_ports;
-        uint32_t addr, mark;
+        char *what, *text;
         fwd_done_t done;
         void *userdata;
         struct job *next;
 };
 
 struct fwd {
-        struct pool pool;
+        sd_event *event;
+        char restore[64], save[64];     /* absolute paths */
         struct job *head, *tail;
         pid_t pid;                      /* iptables-restore running, or 0 */
         int err_fd;
-        bool base_installed;
-        bool foreign;                   /* shared chains found at start */
-        unsigned n_services;            /* services with rules, ours */
+        char err[ERR_MAX];
+        size_t err_len;
+        sd_event_source *err_io, *timer, *defer;
+        char *hold;
 };
 
-extern char **environ;
+static const char *const search_path[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+static char *const helper_env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
 
-static int run_quiet(char *const argv[], int *ret_status) {
-        posix_spawn_file_actions_t fa;
+static int resolve(const char *name, char *buf, size_t n) {
+        for (size_t i = 0; i < ELEMENTSOF(search_path); i++) {
+                snprintf(buf, n, "%s/%s", search_path[i], name);
+                if (access(buf, X_OK) == 0)
+                        return 0;
+        }
+        return err_setx(ENOENT, "%s is not in /usr/sbin, /usr/bin, /sbin or /bin (is the "
+                        "iptables package installed? apt-get install iptables)", name);
+}
+
+/* In the child: a clean slate, then exec. */
+_Noreturn static void exec_helper(const char *path, char *const argv[], int in_fd, int out_fd) {
+        sigset_t none;
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+        for (int s = 1; s < _NSIG; s++)
+                if (s != SIGKILL && s != SIGSTOP)
+                        sigaction(s, &dfl, NULL);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+                _exit(126);
+        close_range(3, ~0U, 0);
+        execve(path, argv, helper_env);
+        dprintf(2, "execve(%s): %s", path, strerror(errno));
+        _exit(127);
+}
+
+/* The transaction's text as an fd to read from: no pipe size limit. */
+static int text_fd(const char *text) {
+        int fd = memfd_create("gen-rules", MFD_CLOEXEC);
+        size_t len = strlen(text), done = 0;
+
+        if (fd < 0)
+                return err_set(errno, "memfd_create");
+        while (done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+                if (n < 0) {
+                        int e = errno;
+                        close(fd);
+                        return err_set(e, "write(memfd)");
+                }
+                done += n;
+        }
+        lseek(fd, 0, SEEK_SET);
+        return fd;
+}
+
+static int run_blocking(struct fwd *f, char *const argv[], const char *input, char **ret_out) {
+        _cleanup_close_ int in = -1, out = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+        int p[2], st;
         pid_t pid;
-        int r;
 
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return err_set(r, "posix_spawnp(%s)", argv[0]);
-        if (waitpid(pid, ret_status, 0) < 0)
-                return err_set(errno, "waitpid(%s)", argv[0]);
+        (void)f;
+        if ((in = input ? text_fd(input) : open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+                return input ? in : err_set(errno, "open(/dev/null)");
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return err_set(errno, "pipe2");
+        out = p[0];
+        pid = fork();
+        if (pid < 0) {
+                close(p[1]);
+                return err_set(errno, "fork(%s)", argv[0]);
+        }
+        if (pid == 0)
+                exec_helper(argv[0], argv, in, p[1]);
+        close(p[1]);
+        for (;;) {
+                if (cap - len < 4096) {
+                        char *nb = realloc(buf, cap += 65536);
+                        if (!nb) {
+                                kill(pid, SIGKILL);
+                                waitpid(pid, NULL, 0);
+                                return err_set(ENOMEM, "%s", argv[0]);
+                        }
+                        buf = nb;
+                }
+                ssize_t n = read(out, buf + len, cap - len - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += n;
+        }
+        buf[len] = 0;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                while (len && buf[len - 1] == '\n')
+                        buf[--len] = 0;
+                return err_setx(EIO, "%s failed (%s %d): %s", argv[0],
+                                WIFEXITED(st) ? "status" : "signal",
+                                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), buf);
+        }
+        if (ret_out)
+                *ret_out = TAKE_PTR(buf);
         return 0;
 }
 
-int fwd_new(const struct pool *pool, struct fwd **ret) {
-        char *version[] = { "iptables-restore", "--version", NULL };
-        char *probe[] = { "iptables", "-w", "5", "-t", "nat", "-S", "GEN-DNAT", NULL };
-        struct fwd *f;
-        int st, r;
+int fwd_new(sd_event *e, struct fwd **ret) {
+        struct fwd *f = calloc(1, sizeof(*f));
+        int r;
 
-        r = run_quiet(version, &st);
-        if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                return err_setx(ENOENT, "iptables-restore does not run (is the iptables "
-                                "package installed? apt-get install iptables)");
-        f = calloc(1, sizeof(*f));
         if (!f)
                 return err_set(ENOMEM, "fwd");
-        f->pool = *pool;
         f->err_fd = -1;
-        r = run_quiet(probe, &st);
-        if (r < 0) {
-                free(f);
+        f->event = sd_event_ref(e);
+        if ((r = resolve("iptables-restore", f->restore, sizeof(f->restore))) < 0 ||
+            (r = resolve("iptables-save", f->save, sizeof(f->save))) < 0) {
+                fwd_free(f);
                 return r;
         }
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-                f->base_installed = f->foreign = true;
-                log_warn("iptables chain GEN-DNAT exists already (an earlier gend's rules?): "
-                         "shared GEN-* chains are kept as they are");
-        }
+        log_info("iptables helpers: %s, %s", f->restore, f->save);
         *ret = f;
         return 0;
 }
 
 static void job_free(struct job *j) {
         if (j) {
-                free(j->service);
+                free(j->what);
+                free(j->text);
                 free(j);
         }
+}
+
+static void attempt_close(struct fwd *f) {
+        f->err_io = sd_event_source_disable_unref(f->err_io);
+        f->timer = sd_event_source_disable_unref(f->timer);
+        if (f->err_fd >= 0)
+                close(f->err_fd);
+        f->err_fd = -1;
 }
 
 void fwd_free(struct fwd *f) {
         if (!f)
                 return;
+        if (f->pid > 0)
+                kill(f->pid, SIGKILL);  /* reaped by gend's reaper as an unknown pid */
+        attempt_close(f);
+        sd_event_source_disable_unref(f->defer);
         while (f->head) {
                 struct job *j = f->head;
                 f->head = j->next;
                 job_free(j);
         }
-        if (f->err_fd >= 0)
-                close(f->err_fd);
+        free(f->hold);
+        sd_event_unref(f->event);
         free(f);
 }
 
-static int job_render(struct fwd *f, struct job *j, char **ret, size_t *ret_len) {
-        struct rules_target t = { j->service, j->ports, j->n_ports, j->addr, j->mark };
-        FILE *out = open_memstream(ret, ret_len);
-        bool install = j->op == RULES_ADD && !f->base_installed;
-        bool remove = j->op == RULES_REMOVE && f->n_services == 1 && !f->foreign;
+void fwd_set_hold(struct fwd *f, const char *path) {
+        free(f->hold);
+        f->hold = path ? strdup(path) : NULL;
+}
+
+int fwd_read(struct fwd *f, struct rules_seen *ret) {
+        char *nat[] = { f->save, "-t", "nat", NULL }, *filter[] = { f->save, "-t", "filter", NULL };
+        _cleanup_free_ char *a = NULL, *b = NULL, *all = NULL;
         int r;
 
-        if (!out)
-                return err_set(errno, "open_memstream");
-        r = rules_render(out, j->op, &t, &f->pool, install, remove);
-        fclose(out);
-        if (r < 0) {
-                free(*ret);
-                return err_setx(-r, "render rules for %s: %s", j->service, strerror(-r));
-        }
+        if ((r = run_blocking(f, nat, NULL, &a)) < 0 || (r = run_blocking(f, filter, NULL, &b)) < 0)
+                return r;
+        if (asprintf(&all, "%s\n%s", a, b) < 0)
+                return err_set(ENOMEM, "iptables-save");
+        if (rules_parse_save(all, ret) < 0)
+                return err_set(ENOMEM, "iptables-save");
         return 0;
 }
 
-static void job_finish(struct fwd *f, struct job *j, int r, const char *error);
+int fwd_apply_now(struct fwd *f, const char *what, const char *text) {
+        char *argv[] = { f->restore, "--noflush", "-w", "5", NULL };
+        int r = run_blocking(f, argv, text, NULL);
+        return r < 0 ? err_prefix(-r, "%s", what) : 0;
+}
 
-static int job_start(struct fwd *f, struct job *j) {
-        char *argv[] = { "iptables-restore", "--noflush", "-w", "5", NULL };
-        _cleanup_free_ char *text = NULL;
-        _cleanup_close_ int in_w = -1, err_r = -1;
-        size_t len;
-        int in[2], err[2], r;
+static void run_next(struct fwd *f);
+
+static void finish(struct fwd *f, int r, const char *error) {
+        struct job *j = f->head;
+
+        f->head = j->next;
+        if (!f->head)
+                f->tail = NULL;
+        j->done(j->userdata, r, error);
+        job_free(j);
+        run_next(f);
+}
+
+static int on_err(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct fwd *f = userdata;
+        char sink[512];
+        (void)s, (void)revents;
+
+        for (;;) {
+                size_t room = sizeof(f->err) - 1 - f->err_len;
+                ssize_t n = room ? read(fd, f->err + f->err_len, room) : read(fd, sink, sizeof(sink));
+                if (n <= 0)
+                        break;
+                if (room)
+                        f->err_len += n;
+        }
+        f->err[f->err_len] = 0;
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct fwd *f = userdata;
+        char msg[ERR_MAX + 256];
+        (void)s, (void)usec;
+
+        kill(f->pid, SIGKILL);          /* reaped as an unknown pid */
+        f->pid = 0;
+        on_err(NULL, f->err_fd, 0, f);
+        snprintf(msg, sizeof(msg), "iptables-restore (%s) did not finish within %llu s; killed%s%s",
+                 f->head->what, TIMEOUT_USEC / USEC_PER_SEC, f->err_len ? ": " : "", f->err);
+        attempt_close(f);
+        finish(f, -ETIMEDOUT, msg);
+        return 0;
+}
+
+static int start(struct fwd *f, struct job *j) {
+        char *argv[] = { f->restore, "--noflush", "-w", "5", NULL };
+        _cleanup_close_ int in = -1;
+        int p[2], r;
         pid_t pid;
 
-        if ((r = job_render(f, j, &text, &len)) < 0)
-                return r;
-        if (len >= 65536)
-                return err_setx(E2BIG, "rules for %s: %zu bytes, more than one pipe holds",
-                                j->service, len);
-        if (pipe2(in, O_CLOEXEC) < 0)
+        if ((in = text_fd(j->text)) < 0)
+                return in;
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return err_set(errno, "pipe2");
-        in_w = in[1];
-        if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
-                close(in[0]);
-                return err_set(errno, "pipe2");
-        }
-        err_r = err[0];
         pid = fork();
         if (pid < 0) {
-                close(in[0]);
-                close(err[1]);
-                return err_set(errno, "fork(iptables-restore)");
+                r = err_set(errno, "fork(%s)", f->restore);
+                close(p[0]);
+                close(p[1]);
+                return r;
         }
-        if (pid == 0) {
-                if (dup2(in[0], 0) < 0 || dup2(err[1], 1) < 0 || dup2(err[1], 2) < 0)
-                        _exit(126);
-                execvp(argv[0], argv);
-                _exit(127);
-        }
-        close(in[0]);
-        close(err[1]);
-        if (write(in_w, text, len) != (ssize_t)len)
-                log_warn("write(iptables-restore stdin): %s", strerror(errno));
+        if (pid == 0)
+                exec_helper(f->restore, argv, in, p[1]);
+        close(p[1]);
         f->pid = pid;
-        f->err_fd = TAKE_FD(err_r);
+        f->err_fd = p[0];
+        f->err_len = 0;
+        f->err[0] = 0;
+        if ((r = sd_event_add_io(f->event, &f->err_io, f->err_fd, EPOLLIN, on_err, f)) < 0 ||
+            (r = sd_event_add_time_relative(f->event, &f->timer, CLOCK_MONOTONIC, TIMEOUT_USEC, 0,
+                                            on_timeout, f)) < 0)
+                log_warn("iptables-restore (%s): sd-event: %s; no time limit", j->what,
+                         strerror(-r));
         return 0;
 }
 
-static void run_next(struct fwd *f) {
-        while (!f->pid && f->head) {
-                struct job *j = f->head;
-                int r = job_start(f, j);
-                if (r >= 0)
-                        return;
-                f->head = j->next;
-                if (!f->head)
-                        f->tail = NULL;
-                job_finish(f, j, r, err_msg());
-        }
+static int on_defer(sd_event_source *s, void *userdata);
+
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)usec;
+        return on_defer(s, userdata);
 }
 
-int fwd_submit(struct fwd *f, enum rules_op op, const struct rules_target *t, fwd_done_t done,
+static int on_defer(sd_event_source *s, void *userdata) {
+        struct fwd *f = userdata;
+        char msg[1200];
+        int r;
+        (void)s;
+
+        f->defer = sd_event_source_disable_unref(f->defer);
+        if (f->pid || !f->head)
+                return 0;
+        if (f->hold && access(f->hold, F_OK) == 0) {
+                sd_event_add_time_relative(f->event, &f->defer, CLOCK_MONOTONIC, HOLD_POLL_USEC,
+                                           0, on_hold, f);
+                return 0;
+        }
+        r = start(f, f->head);
+        if (r < 0) {
+                snprintf(msg, sizeof(msg), "iptables-restore (%s) cannot start: %s", f->head->what,
+                         err_msg());
+                finish(f, r, msg);
+        }
+        return 0;
+}
+
+/* Starting always goes through the loop, so done() never runs inside a
+ * caller's call. */
+static void run_next(struct fwd *f) {
+        if (f->pid || !f->head || f->defer)
+                return;
+        if (sd_event_add_defer(f->event, &f->defer, on_defer, f) < 0)
+                log_error("iptables-restore (%s): cannot schedule it", f->head->what);
+}
+
+int fwd_submit(struct fwd *f, const char *what, const char *text, fwd_done_t done,
                void *userdata) {
         struct job *j = calloc(1, sizeof(*j));
 
-        if (!j || !(j->service = strdup(t->service))) {
-                free(j);
+        if (!j || !(j->what = strdup(what)) || !(j->text = strdup(text))) {
+                job_free(j);
                 return err_set(ENOMEM, "fwd_submit");
         }
-        j->op = op;
-        memcpy(j->ports, t->ports, t->n_ports * sizeof(*t->ports));
-        j->n_ports = t->n_ports;
-        j->addr = t->addr;
-        j->mark = t->mark;
         j->done = done;
         j->userdata = userdata;
         if (f->tail)
@@ -195,49 +347,24 @@ int fwd_submit(struct fwd *f, enum rules_op op, const struct rules_target *t, fw
         return 0;
 }
 
-static void job_finish(struct fwd *f, struct job *j, int r, const char *error) {
-        if (r >= 0) {
-                if (j->op == RULES_ADD) {
-                        f->base_installed = true;
-                        f->n_services++;
-                } else if (j->op == RULES_REMOVE) {
-                        if (f->n_services == 1 && !f->foreign)
-                                f->base_installed = false;
-                        f->n_services--;
-                }
-        }
-        if (j->done)
-                j->done(j->userdata, r, error);
-        job_free(j);
-}
-
 bool fwd_child_exited(struct fwd *f, pid_t pid, int status) {
-        char buf[1024] = "";
-        struct job *j = f->head;
-        ssize_t n;
+        char msg[ERR_MAX + 256];
 
-        if (!f->pid || pid != f->pid)
+        if (!f || !f->pid || pid != f->pid)
                 return false;
         f->pid = 0;
-        n = read(f->err_fd, buf, sizeof(buf) - 1);
-        buf[n > 0 ? n : 0] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        close(f->err_fd);
-        f->err_fd = -1;
-        f->head = j->next;
-        if (!f->head)
-                f->tail = NULL;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                job_finish(f, j, 0, NULL);
-        else {
-                char msg[1200];
-                snprintf(msg, sizeof(msg), "iptables-restore (%s %s) failed: %s",
-                         j->op == RULES_ADD ? "add" : j->op == RULES_SWITCH ? "switch" : "remove",
-                         j->service,
-                         WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "not found"
-                         : *buf ? buf : "exited with an error");
-                job_finish(f, j, -EIO, msg);
+        on_err(NULL, f->err_fd, 0, f);
+        while (f->err_len && f->err[f->err_len - 1] == '\n')
+                f->err[--f->err_len] = 0;
+        attempt_close(f);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                finish(f, 0, NULL);
+                return true;
         }
-        run_next(f);
+        snprintf(msg, sizeof(msg), "iptables-restore (%s) failed (%s %d)%s%s", f->head->what,
+                 WIFEXITED(status) ? "status" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                 f->err_len ? ": " : "", f->err);
+        finish(f, -EIO, msg);
         return true;
 }

@@ -13,11 +13,67 @@
 #include <unistd.h>
 
 #include "../policy/policy.h"
+#include "../sandbox/util.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 static const char *socket_path = "/run/gen/gend.sock";
 static bool json_out;
+static bool said_draining;              /* a draining event was printed */
+
+static const char *plural(long long n, const char *one, const char *many) {
+        return n == 1 ? one : many;
+}
+
+static const char *ms(char *buf, size_t n, json_t *j, const char *key) {
+        return format_duration(buf, n, (uint64_t)json_integer_value(json_object_get(j, key)) *
+                                               USEC_PER_MSEC);
+}
+
+/* A progress event from gend, as a sentence. */
+static void print_event(json_t *e) {
+        const char *ev = json_string_value(json_object_get(e, "event"));
+        const char *state = json_string_value(json_object_get(e, "state")) ?: "";
+        const char *from = json_string_value(json_object_get(e, "from")) ?: "";
+        const char *addr = json_string_value(json_object_get(e, "address")) ?: "";
+        long long n = json_integer_value(json_object_get(e, "generation"));
+        char t1[32], t2[32];
+
+#define I(k) json_integer_value(json_object_get(e, k))
+        if (ev && strcmp(ev, "created") == 0)
+                printf("generation %lld created: pid %lld, address %s, log %s\n", n, I("pid"), addr,
+                       json_string_value(json_object_get(e, "log")) ?: "");
+        else if (!strcmp(state, "ready"))
+                printf("generation %lld ready after %s (baseline %lld %s)\n", n,
+                       ms(t1, sizeof(t1), e, "ready_ms"), I("baseline"),
+                       plural(I("baseline"), "process", "processes"));
+        else if (!strcmp(state, "active"))
+                printf("switched: new connections to %s go to generation %lld (%s)\n",
+                       json_string_value(json_object_get(e, "service")), n, addr);
+        else if (!strcmp(state, "draining") && json_is_true(json_object_get(e, "forced"))) {
+                printf("generation %lld draining: retiring it now (--now)\n", n);
+                said_draining = true;
+        } else if (!strcmp(state, "draining")) {
+                const char *sig = json_string_value(json_object_get(e, "stop_signal"));
+                printf("generation %lld draining: waiting for at most %lld %s and no connections "
+                       "for %s%s%s, at most %s\n", n, I("quiet_procs"),
+                       plural(I("quiet_procs"), "process", "processes"),
+                       ms(t1, sizeof(t1), e, "settle_ms"), sig ? ", sent SIG" : "", sig ? sig : "",
+                       ms(t2, sizeof(t2), e, "timeout_ms"));
+                said_draining = true;
+        } else if (!strcmp(state, "retired") && !strcmp(from, "failed"))
+                printf("failed generation removed from the list\n");
+        else if (!strcmp(state, "retired") && json_is_true(json_object_get(e, "forced")))
+                printf("generation %lld retired: forced after %s: %lld %s, %lld %s left\n", n,
+                       ms(t1, sizeof(t1), e, "drain_ms"), I("procs"),
+                       plural(I("procs"), "process", "processes"), I("conns"),
+                       plural(I("conns"), "connection", "connections"));
+        else if (!strcmp(state, "retired"))
+                printf("generation %lld retired: clean after %s\n", n,
+                       ms(t1, sizeof(t1), e, "drain_ms"));
+#undef I
+        fflush(stdout);
+}
 
 static int usage(void) {
         fprintf(stderr,
@@ -28,7 +84,8 @@ static int usage(void) {
                 "  retire SERVICE GEN [--timeout T] [--now] [--force] [--wait]\n"
                 "  list [SERVICE] [--json]\n"
                 "  status SERVICE [--json]\n"
-                "  logs SERVICE [GEN] [-f]\n");
+                "  logs SERVICE [GEN] [-f]\n"
+                "  reload\n");
         return EXIT_USAGE;
 }
 
@@ -75,11 +132,8 @@ static json_t *call(json_t *req) {
         f = fdopen(fd, "r");
         while (f && getline(&line, &cap, f) > 0) {
                 json_t *j = json_loads(line, 0, NULL);
-                const char *p = json_string_value(json_object_get(j, "progress"));
-                if (p && !json_out) {
-                        printf("%s\n", p);
-                        fflush(stdout);
-                }
+                if (json_object_get(j, "event") && !json_out)
+                        print_event(j);
                 if (json_object_get(j, "ok")) {
                         final = j;
                         break;
@@ -95,7 +149,7 @@ static json_t *call(json_t *req) {
 }
 
 static int finish(json_t *r) {
-        const char *msg;
+        const char *state;
 
         if (!r)
                 return EXIT_FAILED;
@@ -104,18 +158,26 @@ static int finish(json_t *r) {
                 json_decref(r);
                 return EXIT_FAILED;
         }
-        msg = json_string_value(json_object_get(r, "message"));
-        if (msg)
-                printf("%s\n", msg);
+        state = json_string_value(json_object_get(r, "state"));
+        if (state && !strcmp(state, "draining") && !said_draining && !json_out)
+                printf("generation %lld is draining\n",
+                       json_integer_value(json_object_get(r, "generation")));
         json_decref(r);
         return EXIT_OK;
 }
 
+/* A generation number: 1 to 2^32-2, nothing else. */
 static bool parse_gen(const char *s, long *ret) {
         char *end;
-        long v = strtol(s, &end, 10);
-        if (!*s || *end || v <= 0)
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (!*s || *end || errno || v <= 0 || v >= (long)UINT32_MAX) {
+                fprintf(stderr, "gen: '%s' is not a generation number (1 to %u)\n", s,
+                        UINT32_MAX - 1);
                 return false;
+        }
         *ret = v;
         return true;
 }
@@ -134,12 +196,16 @@ static void print_table(json_t *services, bool detail) {
         json_t *s, *g;
         char age[32];
 
+        if (!detail)
+                printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN", "STATE", "PID",
+                       "PROCS", "CONNS", "AGE", "ADDRESS");
         json_array_foreach(services, i, s) {
                 json_t *gens = json_object_get(s, "generations");
                 if (detail) {
                         json_t *p;
                         printf("service %s (%s)\n  ports:", json_string_value(json_object_get(s, "service")),
-                               json_string_value(json_object_get(s, "policy")));
+                               json_string_value(json_object_get(s, "policy")) ?:
+                               "policy gone: retire its generations");
                         json_array_foreach(json_object_get(s, "ports"), k, p)
                                 printf(" %s", json_string_value(p));
                         json_int_t a = json_integer_value(json_object_get(s, "active"));
@@ -147,9 +213,9 @@ static void print_table(json_t *services, bool detail) {
                                 printf("\n  active: generation %lld\n", (long long)a);
                         else
                                 printf("\n  active: none (not serving)\n");
+                        printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN",
+                               "STATE", "PID", "PROCS", "CONNS", "AGE", "ADDRESS");
                 }
-                printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN", "STATE", "PID",
-                       "PROCS", "CONNS", "AGE", "ADDRESS");
                 json_array_foreach(gens, k, g) {
                         fmt_age(age, sizeof(age), json_integer_value(json_object_get(g, "age_ms")));
                         printf("%-10s %4lld %-9s %7lld %6lld %6lld %7s %-15s\n",
@@ -161,14 +227,17 @@ static void print_table(json_t *services, bool detail) {
                                json_integer_value(json_object_get(g, "conns")), age,
                                json_string_value(json_object_get(g, "address")));
                         json_t *dr = json_object_get(g, "drain");
-                        if (detail && dr)
-                                printf("           draining %.1f s of at most %.1f s: %lld processes "
-                                       "(quiet at %lld), %lld connections\n",
-                                       json_integer_value(json_object_get(dr, "elapsed_ms")) / 1e3,
-                                       json_integer_value(json_object_get(dr, "timeout_ms")) / 1e3,
-                                       json_integer_value(json_object_get(g, "procs")),
-                                       json_integer_value(json_object_get(dr, "quiet_procs")),
-                                       json_integer_value(json_object_get(g, "conns")));
+                        if (detail && dr) {
+                                char t1[32], t2[32];
+                                long long pr = json_integer_value(json_object_get(g, "procs"));
+                                long long co = json_integer_value(json_object_get(g, "conns"));
+                                printf("           draining %s of at most %s: %lld %s (quiet at "
+                                       "%lld), %lld %s\n", ms(t1, sizeof(t1), dr, "elapsed_ms"),
+                                       ms(t2, sizeof(t2), dr, "timeout_ms"), pr,
+                                       plural(pr, "process", "processes"),
+                                       json_integer_value(json_object_get(dr, "quiet_procs")), co,
+                                       plural(co, "connection", "connections"));
+                        }
                         json_int_t oom = json_integer_value(json_object_get(g, "oom_kills"));
                         json_int_t pids = json_integer_value(json_object_get(g, "pids_refused"));
                         if (detail && (oom || pids))
@@ -307,5 +376,11 @@ int main(int argc, char **argv) {
                 return cmd_list(json_pack("{s:s,s:s}", "cmd", "status", "service", args[0]), true);
         if (!strcmp(cmd, "logs") && (nargs == 1 || (nargs == 2 && parse_gen(args[1], &gen))))
                 return cmd_logs(args[0], gen, follow);
+        if (!strcmp(cmd, "reload") && nargs == 0) {
+                json_t *r = call(json_pack("{s:s}", "cmd", "reload"));
+                if (r && json_is_true(json_object_get(r, "ok")) && !json_out)
+                        printf("policies re-read\n");
+                return finish(r);
+        }
         return usage();
 }

@@ -5,7 +5,10 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "../sandbox/cgroup.h"
@@ -13,19 +16,24 @@
 #include "conntrack.h"
 #include "control.h"
 #include "fwd.h"
+#include "job.h"
 #include "log.h"
 
 #define DEFAULT_POOL "10.213.0.0/16"
+/* The lock: an abstract unix socket, which lives in the network namespace
+ * and dies with its holder, so there is one gend per network namespace. */
+#define LOCK_NAME "gen/gend"
 
 static void usage(FILE *f) {
         fprintf(f,
-                "usage: gend [-n] [-c DIR] [-r DIR] [-s DIR] [-l DIR] [-p POOL] [-P DIR]\n"
+                "usage: gend [-n] [-c DIR] [-r DIR] [-s DIR] [-l DIR] [-p POOL] [-M MASK] [-P DIR]\n"
                 "  -c DIR   policies (*.policy), default /etc/gen\n"
                 "  -n       check the policies and exit\n"
                 "  -r DIR   runtime directory (control socket), default /run/gen\n"
                 "  -s DIR   state directory (generation counters), default /var/lib/gen\n"
                 "  -l DIR   generation logs, default /var/log/gen\n"
                 "  -p POOL  address pool for generations, default " DEFAULT_POOL "\n"
+                "  -M MASK  conntrack mark bits gen may use, default " GEN_MARK_MASK_DEFAULT "\n"
                 "  -P DIR   seccomp profiles, default " GEN_PROFILE_DIR "\n");
 }
 
@@ -44,19 +52,16 @@ static int load_policies(struct gend *d, bool check_only) {
                         printf("%s%s", i ? ", " : ": ", v[i]->name);
                 printf("\n");
         }
-        for (unsigned i = n; i-- > 0;) {
-                struct service *s = calloc(1, sizeof(*s));
-                if (!s)
-                        return -ENOMEM;
-                s->d = d;
-                s->policy = v[i];
-                for (unsigned k = 0; k < s->policy->n_ports; k++)
-                        s->has_udp |= s->policy->ports[k].proto == IPPROTO_UDP;
-                s->next = d->services;
-                d->services = s;
+        for (unsigned i = 0; i < n; i++) {
+                struct service *s;
+                if ((r = service_add(d, v[i]->name, v[i], &s)) < 0) {
+                        for (unsigned k = i; k < n; k++)
+                                policy_unref(v[k]);
+                        break;
+                }
         }
         free(v);
-        return 0;
+        return r;
 }
 
 static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -84,54 +89,150 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* Re-reads the policies: a new one is a new service, a changed one applies
+ * to the next generation (running ones keep theirs), a removed one leaves
+ * its generations running until retired. A policy that does not parse
+ * changes nothing. */
+int gend_reload(struct gend *d) {
+        struct policy **v;
+        unsigned n, added = 0, changed = 0, removed = 0;
+        int r = policy_load_dir(d->config_dir, &v, &n);
+
+        if (r < 0)
+                return err_prefix(-r, "reload: nothing changed");
+        for (struct service *s = d->services; s; s = s->next) {
+                bool found = false;
+                for (unsigned i = 0; i < n && !found; i++)
+                        found = v[i] && strcmp(v[i]->name, s->name) == 0;
+                if (!found && s->policy) {
+                        log_warn("reload: %s: its policy is gone; its generations keep running "
+                                 "until retired, and it takes no new one", s->name);
+                        policy_unref(s->policy);
+                        s->policy = NULL;
+                        removed++;
+                }
+        }
+        for (unsigned i = 0; i < n; i++) {
+                struct service *s = service_find(d, v[i]->name);
+                if (!s) {
+                        if ((r = service_add(d, v[i]->name, v[i], &s)) < 0) {
+                                policy_unref(v[i]);
+                                continue;
+                        }
+                        log_info("reload: %s: new service", s->name);
+                        added++;
+                        continue;
+                }
+                if (!s->policy)
+                        log_info("reload: %s: its policy is back", s->name);
+                policy_unref(s->policy);
+                s->policy = v[i];
+                changed++;
+        }
+        free(v);
+        log_info("reload: %u polic%s read from %s: %u new, %u re-read, %u gone", n,
+                 n == 1 ? "y" : "ies", d->config_dir, added, changed, removed);
+        return 0;
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        (void)s, (void)si, (void)userdata;
-        log_warn("got HUP: re-reading policies is not implemented yet; restart gend to load "
-                 "changed policies (generations and rules stay in place)");
+        struct gend *d = userdata;
+        (void)s, (void)si;
+        if (gend_reload(d) < 0)
+                log_error("%s", err_msg());
         return 0;
 }
 
 static int enable_forwarding(struct gend *d) {
-        _cleanup_free_ char *old = NULL, *rec = NULL;
+        _cleanup_free_ char *old = NULL;
         int r = read_file("/proc/sys/net/ipv4/ip_forward", &old, NULL);
 
+        (void)d;
         if (r < 0)
                 return r;
         if (old[0] == '1')
                 return 0;
-        if (asprintf(&rec, "%s/ip_forward.before", d->run_dir) < 0)
-                return -ENOMEM;
-        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644)) < 0)
-                return r;
         if ((r = write_file("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
                 return r;
-        log_info("set net.ipv4.ip_forward=1 (was 0; recorded in %s) so external clients "
-                 "reach the generations", rec);
+        log_info("set net.ipv4.ip_forward=1 (was 0) in gend's network namespace so external "
+                 "clients reach the generations");
         return 0;
 }
 
-/* Addresses in the pool that a link already has (an earlier gend's
- * generations, which this one does not re-adopt yet, or anything else):
- * their blocks are never handed out. */
+/* Addresses in the pool that a link already has, and gend did not take
+ * back as a generation's: their blocks are never handed out. */
 static void mark_used(uint32_t addr, const char *ifname, void *userdata) {
         struct gend *d = userdata;
         char a[16];
 
-        if (!pool_contains(&d->pool, addr))
+        if (!pool_contains(&d->base.pool, addr))
                 return;
-        unsigned block = (addr - d->pool.base) / 4;
-        if (block >= pool_blocks(&d->pool) || d->blocks_used[block])
+        unsigned block = (addr - d->base.pool.base) / 4;
+        if (block >= d->n_blocks || d->blocks_used[block])
                 return;
         d->blocks_used[block] = 1;
         log_warn("%s on %s is in the address pool: its block is not used for generations",
                  ip4_to_string(addr, a, sizeof(a)), ifname);
 }
 
+/* A resolver on the host's loopback (systemd-resolved's stub, dnsmasq,
+ * unbound) is out of a generation's reach: its gateway forwards to it. */
+static uint32_t loopback_resolver(void) {
+        _cleanup_free_ char *txt = NULL;
+        unsigned a, b, c, e;
+
+        if (read_file("/etc/resolv.conf", &txt, NULL) < 0)
+                return 0;
+        for (char *l = txt; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (sscanf(l, "nameserver %u.%u.%u.%u", &a, &b, &c, &e) == 4 && a == 127 &&
+                    b < 256 && c < 256 && e < 256)
+                        return a << 24 | b << 16 | c << 8 | e;
+        return 0;
+}
+
+/* One gend per network namespace. The holder's pid comes with the refusal. */
+static int take_lock(struct gend *d) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t len = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(LOCK_NAME);
+        struct ucred cred;
+        socklen_t cl = sizeof(cred);
+        char comm[64] = "?", path[64];
+        _cleanup_free_ char *txt = NULL;
+        int fd, r;
+
+        memcpy(sa.sun_path + 1, LOCK_NAME, strlen(LOCK_NAME));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return err_set(errno, "socket(AF_UNIX)");
+        if (bind(fd, (struct sockaddr *)&sa, len) == 0 && listen(fd, 8) == 0) {
+                d->lock_fd = fd;
+                return 0;
+        }
+        r = errno;
+        close(fd);
+        if (r != EADDRINUSE)
+                return err_set(r, "bind(@%s)", LOCK_NAME);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, len) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)cred.pid);
+                if (read_file(path, &txt, NULL) >= 0)
+                        snprintf(comm, sizeof(comm), "%s", txt);
+                close(fd);
+                return err_setx(EADDRINUSE, "another gend runs in this network namespace: pid %d "
+                                "(%s); one gend per network namespace", (int)cred.pid, comm);
+        }
+        if (fd >= 0)
+                close(fd);
+        return err_setx(EADDRINUSE, "another gend runs in this network namespace (@%s is taken)",
+                        LOCK_NAME);
+}
+
 static int setup(struct gend *d) {
         sigset_t mask;
         int r;
 
-        if ((r = control_check_free(d)) < 0)
+        if ((r = take_lock(d)) < 0 || (r = control_check_free(d)) < 0)
                 return r;
         if ((r = mkdir_p(d->run_dir, 0700)) < 0 || (r = mkdir_p(d->state_dir, 0755)) < 0 ||
             (r = mkdir_p(d->log_dir, 0750)) < 0)
@@ -154,15 +255,6 @@ static int setup(struct gend *d) {
                 return err_set(errno, "prctl(PR_SET_CHILD_SUBREAPER)");
         if ((r = enable_forwarding(d)) < 0)
                 return r;
-        if ((r = fwd_new(&d->pool, &d->fwd)) < 0)
-                return r;
-        if ((r = ct_open(&d->ct)) < 0)
-                return r;
-        d->blocks_used = calloc(pool_blocks(&d->pool), 1);
-        if (!d->blocks_used)
-                return err_set(ENOMEM, "address pool");
-        if ((r = host_addrs_foreach(mark_used, d)) < 0)
-                return r;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -177,6 +269,25 @@ static int setup(struct gend *d) {
             (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_hup, d)) < 0)
                 return err_setx(-r, "sd-event setup: %s", strerror(-r));
+        if ((r = fwd_new(d->event, &d->fwd)) < 0)
+                return r;
+        if (getenv("GEN_TEST_HOLD_RULES"))
+                fwd_set_hold(d->fwd, getenv("GEN_TEST_HOLD_RULES"));
+        if ((r = ct_open(&d->ct)) < 0)
+                return r;
+        d->n_blocks = pool_blocks(&d->base.pool);
+        if (d->n_blocks > d->marks.n)
+                d->n_blocks = d->marks.n;
+        d->blocks_used = calloc(d->n_blocks, 1);
+        if (!d->blocks_used)
+                return err_set(ENOMEM, "address pool");
+        d->base.dns = loopback_resolver();
+        /* Records first, then the rules made to match them, then what else
+         * uses the pool. */
+        if ((r = gend_adopt(d)) < 0)
+                return err_prefix(-r, "taking generations back");
+        if ((r = host_addrs_foreach(mark_used, d)) < 0)
+                return r;
         if ((r = limits_watch_start(d)) < 0)
                 return r;
         return control_listen(d);
@@ -193,18 +304,20 @@ static void gend_free(struct gend *d) {
         free(d->blocks_used);
         free(d->cgroup_base);
         free(d->socket_path);
+        if (d->lock_fd >= 0)
+                close(d->lock_fd);
 }
 
 int main(int argc, char **argv) {
         struct gend d = { .config_dir = "/etc/gen", .run_dir = "/run/gen",
                           .state_dir = "/var/lib/gen", .log_dir = "/var/log/gen",
-                          .profile_dir = GEN_PROFILE_DIR, .listen_fd = -1 };
-        const char *pool = DEFAULT_POOL;
+                          .profile_dir = GEN_PROFILE_DIR, .listen_fd = -1, .lock_fd = -1 };
+        const char *pool = DEFAULT_POOL, *mask = GEN_MARK_MASK_DEFAULT;
         bool check = false;
         char p[32];
         int c, r;
 
-        while ((c = getopt(argc, argv, "hnc:r:s:l:p:P:")) != -1)
+        while ((c = getopt(argc, argv, "hnc:r:s:l:p:P:M:")) != -1)
                 switch (c) {
                 case 'n': check = true; break;
                 case 'c': d.config_dir = optarg; break;
@@ -213,6 +326,7 @@ int main(int argc, char **argv) {
                 case 'l': d.log_dir = optarg; break;
                 case 'p': pool = optarg; break;
                 case 'P': d.profile_dir = optarg; break;
+                case 'M': mask = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -220,9 +334,14 @@ int main(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
-        if (pool_parse(pool, &d.pool) < 0) {
+        if (pool_parse(pool, &d.base.pool) < 0) {
                 fprintf(stderr, "gend: -p %s: not an IPv4 network from /8 to /28 (e.g. "
                         DEFAULT_POOL ")\n", pool);
+                return 2;
+        }
+        if (marks_parse(mask, &d.marks) < 0) {
+                fprintf(stderr, "gend: -M %s: not a mask of 2 to 16 contiguous bits in hex "
+                        "(e.g. " GEN_MARK_MASK_DEFAULT ")\n", mask);
                 return 2;
         }
         if (check) {
@@ -250,8 +369,9 @@ int main(int argc, char **argv) {
         unsigned n = 0;
         for (struct service *s = d.services; s; s = s->next)
                 n++;
-        log_info("ready: %u service%s from %s, pool %s, socket %s", n, n == 1 ? "" : "s",
-                 d.config_dir, pool_to_string(&d.pool, p, sizeof(p)), d.socket_path);
+        log_info("ready: %u service%s from %s, pool %s, marks 0x%x, socket %s", n,
+                 n == 1 ? "" : "s", d.config_dir, pool_to_string(&d.base.pool, p, sizeof(p)),
+                 d.marks.mask, d.socket_path);
         r = sd_event_loop(d.event);
         gend_free(&d);
         return r < 0 ? 1 : 0;

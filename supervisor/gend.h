@@ -1,4 +1,5 @@
-/* gend's model: services, their generations, and the daemon around them. */
+/* gend's model: services, their generations, jobs, and the daemon around
+ * them. */
 #pragma once
 
 #include <stdbool.h>
@@ -11,45 +12,49 @@
 #include "../sandbox/naming.h"
 #include "fsm.h"
 #include "probe.h"
+#include "rules.h"
 
 struct gend;
 struct service;
-struct client;
+struct job;
 
 struct generation {
         struct service *svc;
         struct generation *next;
+        struct policy *policy;          /* the one it was made with */
         unsigned n;
         enum gen_state state;
         char *failure;                  /* why it failed, for gen list */
 
-        pid_t pid;                      /* main process, 0 once reaped */
+        pid_t pid;                      /* main process, 0 once it exited */
+        uint64_t pid_start;             /* its start time, to know it again */
         int pidfd;
-        int exit_status;                /* wait status, when exited */
-        bool exited;
+        sd_event_source *pidfd_watch;   /* adopted: not gend's child */
+        int exit_status;                /* wait status, -1: not known */
+        bool adopted;
 
         unsigned block;                 /* address block in the pool */
         bool has_block;
-        uint32_t addr, host_addr;
+        uint32_t addr, host_addr, mark;
         char veth[IFNAME_MAX];
         bool has_veth;                  /* made by this generation */
         char *netns;                    /* NULL until made */
         char *cgroup;                   /* absolute path, NULL until made */
         char *log_path;
+        char *directory;                /* its release directory */
+        char **env;                     /* its environment, for exec probes too */
         struct gen_limits limits;
-        unsigned oom_kills, pids_refused; /* from the limit cgroups' events */
+        unsigned oom_kills, pids_refused;
 
-        uint64_t created_usec, ready_usec, drain_usec; /* CLOCK_MONOTONIC */
+        /* CLOCK_MONOTONIC: one clock for the whole boot, also across gend
+         * restarts, so a record's times stay true. */
+        uint64_t created_usec, ready_usec, drain_usec;
         uint64_t created_realtime;
         unsigned baseline;              /* processes when it became ready */
         unsigned procs, conns;          /* last counted */
 
-        struct probe *probe;
+        struct probe *probe;            /* readiness, while starting */
         struct probe_target probe_target;
-        char **env;                     /* its environment, for exec probes too */
-        char *directory;                /* its release directory */
-        bool switch_when_ready;
-        unsigned replaced;              /* the generation a switch to it replaced */
 
         /* draining */
         sd_event_source *drain_timer, *deadline_timer;
@@ -58,23 +63,38 @@ struct generation {
         unsigned quiet_level;
         uint64_t drain_timeout_usec;    /* gen retire --timeout, 0: the policy's */
         bool forced;                    /* --now, or the deadline passed */
+        bool signalled;                 /* stop-signal sent */
 
-        /* teardown: freeze, kill, remove */
+        /* teardown (frozen or failing): freeze, kill, remove */
         sd_event_source *cg_watch, *teardown_timer;
         int teardown_step;
-        bool torn_down;
 };
 
 struct service {
         struct gend *d;
         struct service *next;
-        struct policy *policy;
+        char *name;
+        struct policy *policy;          /* NULL: its policy file is gone */
         struct generation *gens;        /* ascending n */
         unsigned next_gen;
-        struct generation *active;      /* what the rules point at */
-        bool has_rules;
-        bool has_udp;                   /* a UDP port: switches flush UDP conntrack */
-        bool rules_busy;                /* a commit for it is in flight */
+        struct generation *active;      /* state active: what the rules point at */
+        bool has_rules;                 /* GEN-S-<name> is in the kernel */
+        struct port_map rule_ports[POLICY_PORTS_MAX]; /* the ports it forwards */
+        unsigned n_rule_ports;
+        struct job *jobs;               /* queue: the head runs */
+};
+
+/* What the lifecycle tells whoever listens (control.c): structured, so
+ * sentences are made at the edge. */
+enum notice_kind {
+        NOTICE_CREATED,                 /* its process runs */
+        NOTICE_STATE,                   /* from -> g->state */
+};
+
+struct notice {
+        enum notice_kind kind;
+        struct generation *g;
+        enum gen_state from;
 };
 
 struct gend {
@@ -84,45 +104,64 @@ struct gend {
         char *cgroup_base;
         struct limits_host limits;
         sd_event_source *events_timer;
-        struct pool pool;
+        struct rules_base base;
+        struct marks marks;
+        unsigned n_blocks;              /* blocks usable: pool and marks allow */
         uint8_t *blocks_used;
+        unsigned next_block;            /* blocks are handed out round robin */
         struct fwd *fwd;
         struct ct *ct;
         struct client *clients;
-        int listen_fd;
+        unsigned n_clients;
+        int listen_fd, lock_fd;
         char *socket_path;
+        void (*listener)(struct gend *d, const struct notice *n);
 };
 
-/* Events a generation reports to whoever waits on it (control.c). */
-enum gen_report {
-        REPORT_PROGRESS,
-        REPORT_READY,
-        REPORT_SWITCHED,
-        REPORT_FAILED,                  /* never ready, or switch failed */
-        REPORT_RETIRED,
-};
-void control_report(struct generation *g, enum gen_report what, const char *msg);
-
-/* generation.c */
-void gen_transition(struct generation *g, enum gen_event e);
-void gen_torn_down(struct generation *g);
+/* generation.c: a generation's life */
 struct service *service_find(struct gend *d, const char *name);
 struct generation *gen_find(struct service *s, unsigned n);
-int gen_new(struct service *s, const char *dir, bool do_switch, struct generation **ret);
-int gen_switch(struct generation *g);
-int gen_rollback(struct service *s, struct generation **ret);
-int gen_retire(struct generation *g, bool force, bool now, uint64_t timeout_usec);
+int service_add(struct gend *d, const char *name, struct policy *p, struct service **ret);
+/* Runs the event e: the next state's entry actions, the record, the
+ * notice. A refused event changes nothing and returns -EINVAL. */
+int gen_fire(struct generation *g, enum gen_event e);
+void gen_fail(struct generation *g, const char *why);
+/* A new generation: its number taken and on the list, starting; then made
+ * and probed. A failure of gen_start leaves it failing, and says why. */
+int gen_alloc(struct service *s, struct generation **ret);
+int gen_start(struct generation *g, const char *dir);
+void service_serving_note(struct service *s, char *buf, size_t n);
 void gen_child_exited(struct gend *d, pid_t pid, int status);
+void gen_notify_created(struct generation *g);
 unsigned gend_live_count(struct gend *d, unsigned *ret_services);
 void services_free(struct gend *d);
 uint64_t gen_age_usec(const struct generation *g);
-void gen_log_path(struct gend *d, const char *svc, unsigned n, char **ret);
+struct rules_target gen_rules_target(struct generation *g);
+int gen_watch_pidfd(struct generation *g);
+void gen_free(struct generation *g);
+void gen_set_failure(struct generation *g, const char *why);
+
+/* gend.c */
+int gend_reload(struct gend *d);
+
+/* record.c: a generation's record on disk */
+int record_save(struct generation *g);
+void record_remove(struct generation *g);
+/* Calls fn for each record found, with the parsed generation (not yet on
+ * any list; fn takes it). */
+int records_load(struct gend *d, int (*fn)(struct gend *d, const char *svc,
+                                           struct generation *g, const struct port_map *ports,
+                                           unsigned n_ports));
+
+/* adopt.c: a restarted gend takes its generations back */
+int gend_adopt(struct gend *d);
 
 /* drain.c */
-int drain_start(struct generation *g);
-int drain_rearm(struct generation *g);          /* new deadline or --now */
+void drain_enter(struct generation *g);
 void drain_stop(struct generation *g);
-int teardown_start(struct generation *g);
+int drain_rearm(struct generation *g);          /* new deadline or --now */
+void teardown_enter(struct generation *g);
+void teardown_stop(struct generation *g);
 int gen_count(struct generation *g);
 /* Live generations' processes and connections (of one service, or all),
  * for gen list: one walk of the conntrack table, and none when not needed. */

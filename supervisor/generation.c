@@ -1,5 +1,7 @@
-/* A generation's life on the supervisor side: create its kernel objects
- * and process, probe it, point the rules at it, hand it to the drain. */
+/* A generation's life on the supervisor side: its kernel objects and
+ * process, its readiness probe, and the one place where a state change
+ * has its consequences (gen_fire): exit and entry actions, the record on
+ * disk, the notice to jobs and listeners. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -15,17 +17,32 @@
 #include "../sandbox/netns.h"
 #include "../sandbox/spawn.h"
 #include "../sandbox/veth.h"
-#include "conntrack.h"
-#include "fwd.h"
 #include "gend.h"
+#include "job.h"
 #include "log.h"
 #include "probe.h"
 
 struct service *service_find(struct gend *d, const char *name) {
         for (struct service *s = d->services; s; s = s->next)
-                if (strcmp(s->policy->name, name) == 0)
+                if (strcmp(s->name, name) == 0)
                         return s;
         return NULL;
+}
+
+int service_add(struct gend *d, const char *name, struct policy *p, struct service **ret) {
+        struct service *s = calloc(1, sizeof(*s)), **tail;
+
+        if (!s || !(s->name = strdup(name))) {
+                free(s);
+                return err_set(ENOMEM, "service %s", name);
+        }
+        s->d = d;
+        s->policy = p;
+        for (tail = &d->services; *tail; tail = &(*tail)->next)
+                ;
+        *tail = s;
+        *ret = s;
+        return 0;
 }
 
 struct generation *gen_find(struct service *s, unsigned n) {
@@ -39,58 +56,20 @@ uint64_t gen_age_usec(const struct generation *g) {
         return now_usec(CLOCK_MONOTONIC) - g->created_usec;
 }
 
-void gen_log_path(struct gend *d, const char *svc, unsigned n, char **ret) {
-        if (asprintf(ret, "%s/%s/%u.log", d->log_dir, svc, n) < 0)
-                *ret = NULL;
+struct rules_target gen_rules_target(struct generation *g) {
+        return (struct rules_target){
+                .service = g->svc->name, .ports = g->policy->ports,
+                .n_ports = g->policy->n_ports, .addr = g->addr, .mark = g->mark,
+                .mask = g->svc->d->marks.mask,
+        };
 }
 
-void gen_transition(struct generation *g, enum gen_event e) {
-        int next = fsm_next(g->state, e);
-
-        if (next < 0) {
-                /* A bug: say so loudly, keep the state. */
-                log_error("%s: generation %u: event %s is not allowed in state %s",
-                          g->svc->policy->name, g->n, gen_event_to_string(e),
-                          gen_state_to_string(g->state));
-                return;
+void gen_set_failure(struct generation *g, const char *why) {
+        char *s = strdup(why);
+        if (s) {
+                free(g->failure);
+                g->failure = s;
         }
-        g->state = next;
-}
-
-/* "generation 3 is still serving" / "no generation of web is serving". */
-static void serving_note(struct service *s, char *buf, size_t n) {
-        if (s->active && s->active->state == GEN_ACTIVE)
-                snprintf(buf, n, "generation %u is still serving", s->active->n);
-        else
-                snprintf(buf, n, "no generation of %s is serving", s->policy->name);
-}
-
-static int counter_path(struct service *s, char **ret) {
-        return asprintf(ret, "%s/%s.next", s->d->state_dir, s->policy->name) < 0 ? -ENOMEM : 0;
-}
-
-/* Numbers are never reused: the next one is on disk before it is used. */
-static int take_number(struct service *s, unsigned *ret) {
-        _cleanup_free_ char *path = NULL;
-        char buf[32];
-        int r;
-
-        if (s->next_gen == 0) {
-                _cleanup_free_ char *txt = NULL;
-                if (counter_path(s, &path) < 0)
-                        return err_set(ENOMEM, "counter");
-                s->next_gen = read_file(path, &txt, NULL) >= 0 ? (unsigned)atoi(txt) : 1;
-                if (s->next_gen == 0)
-                        s->next_gen = 1;
-                free(TAKE_PTR(path));
-        }
-        if (counter_path(s, &path) < 0)
-                return err_set(ENOMEM, "counter");
-        snprintf(buf, sizeof(buf), "%u\n", s->next_gen + 1);
-        if ((r = write_file_atomic(path, buf, 0644)) < 0)
-                return r;
-        *ret = s->next_gen++;
-        return 0;
 }
 
 static void gen_unlink(struct generation *g) {
@@ -101,11 +80,12 @@ static void gen_unlink(struct generation *g) {
                 *p = g->next;
 }
 
-static void gen_free(struct generation *g) {
+/* Memory only: the kernel objects are not touched. */
+void gen_free(struct generation *g) {
         probe_free(g->probe);
         drain_stop(g);
-        sd_event_source_disable_unref(g->cg_watch);
-        sd_event_source_disable_unref(g->teardown_timer);
+        teardown_stop(g);
+        sd_event_source_disable_unref(g->pidfd_watch);
         if (g->pidfd >= 0)
                 close(g->pidfd);
         free(g->failure);
@@ -115,50 +95,196 @@ static void gen_free(struct generation *g) {
         free(g->directory);
         strv_free(g->env);
         limits_release(&g->limits);
+        policy_unref(g->policy);
         free(g);
 }
 
-/* Called by the teardown when the generation's kernel objects are gone. */
-void gen_torn_down(struct generation *g) {
-        struct service *s = g->svc;
-
-        if (g->has_block)
-                s->d->blocks_used[g->block] = 0;
+static void release_block(struct generation *g) {
+        if (g->has_block && g->block < g->svc->d->n_blocks)
+                g->svc->d->blocks_used[g->block] = 0;
         g->has_block = false;
-        g->torn_down = true;
-        if (g->state == GEN_FAILED) {
-                /* Said once its objects are gone: a failed gen new leaves nothing. */
-                control_report(g, REPORT_FAILED, g->failure);
-                return;                 /* the record stays for gen list */
-        }
-        if (g->state != GEN_FROZEN)
-                return;
-        gen_transition(g, EV_KILLED);
-        char msg[256], took[32];
-        format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
-        if (g->forced)
-                snprintf(msg, sizeof(msg), "generation %u retired: forced after %s: %u "
-                         "process%s, %u connection%s left", g->n, took, g->procs,
-                         g->procs == 1 ? "" : "es", g->conns, g->conns == 1 ? "" : "s");
-        else
-                snprintf(msg, sizeof(msg), "generation %u retired: clean after %s", g->n, took);
-        control_report(g, REPORT_RETIRED, msg);
-        gen_unlink(g);
-        gen_free(g);
 }
 
-static void gen_fail(struct generation *g, const char *why) {
-        free(g->failure);
-        g->failure = strdup(why);
-        probe_free(g->probe);
-        g->probe = NULL;
-        gen_transition(g, g->state == GEN_STARTING && !g->exited ? EV_PROBE_FAIL : EV_EXIT);
-        if (teardown_start(g) < 0)
-                log_error("%s: generation %u: cleanup: %s", g->svc->policy->name, g->n, err_msg());
+static void exit_state(struct generation *g, enum gen_state old) {
+        switch (old) {
+        case GEN_STARTING:
+                probe_free(g->probe);
+                g->probe = NULL;
+                break;
+        case GEN_ACTIVE:
+                if (g->svc->active == g)
+                        g->svc->active = NULL;
+                break;
+        case GEN_DRAINING:
+                drain_stop(g);
+                break;
+        case GEN_FROZEN:
+        case GEN_FAILING:
+                teardown_stop(g);
+                break;
+        default:
+                break;
+        }
+}
+
+static void enter_state(struct generation *g) {
+        switch (g->state) {
+        case GEN_ACTIVE:
+                g->svc->active = g;
+                g->drain_usec = 0;
+                g->drain_timeout_usec = 0;
+                g->forced = g->signalled = false;
+                break;
+        case GEN_DRAINING:
+                drain_enter(g);
+                break;
+        case GEN_FROZEN:
+        case GEN_FAILING:
+                teardown_enter(g);
+                break;
+        case GEN_RETIRED:
+        case GEN_FAILED:
+                release_block(g);
+                break;
+        default:
+                break;
+        }
+}
+
+static void log_change(struct generation *g, enum gen_state from) {
+        const char *svc = g->svc->name;
+        char took[32];
+
+        if (g->state == GEN_FAILING)
+                log_error("%s: generation %u %s -> failing: %s", svc, g->n,
+                          gen_state_to_string(from), g->failure ? g->failure : "?");
+        else if (g->state == GEN_RETIRED && from == GEN_FROZEN && g->forced) {
+                format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
+                log_warn("%s: generation %u retired: forced after %s: %u process%s, %u "
+                         "connection%s left", svc, g->n, took, g->procs,
+                         g->procs == 1 ? "" : "es", g->conns, g->conns == 1 ? "" : "s");
+        } else if (g->state == GEN_RETIRED && from == GEN_FROZEN) {
+                format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
+                log_info("%s: generation %u retired: clean after %s", svc, g->n, took);
+        }
+        else
+                log_info("%s: generation %u %s -> %s", svc, g->n, gen_state_to_string(from),
+                         gen_state_to_string(g->state));
+}
+
+static void notify(struct generation *g, enum notice_kind kind, enum gen_state from) {
+        struct notice n = { .kind = kind, .g = g, .from = from };
+        struct gend *d = g->svc->d;
+
+        if (kind == NOTICE_STATE)
+                job_notice(g->svc, g, from);
+        if (d->listener)
+                d->listener(d, &n);
+}
+
+void gen_notify_created(struct generation *g) {
+        notify(g, NOTICE_CREATED, g->state);
+}
+
+static void save(struct generation *g) {
+        if (record_save(g) < 0)
+                log_error("%s: generation %u: its record: %s", g->svc->name, g->n, err_msg());
+}
+
+int gen_fire(struct generation *g, enum gen_event e) {
+        int next = fsm_next(g->state, e);
+        enum gen_state from = g->state;
+
+        if (next < 0)
+                return err_setx(EINVAL, "generation %u of %s is %s: %s is not possible", g->n,
+                                g->svc->name, gen_state_to_string(g->state),
+                                gen_event_to_string(e));
+        if ((enum gen_state)next == from) {     /* no entry or exit actions */
+                save(g);
+                return 0;
+        }
+        exit_state(g, from);
+        g->state = next;
+        enter_state(g);
+        if (g->state == GEN_RETIRED)
+                record_remove(g);
+        else
+                save(g);
+        log_change(g, from);
+        notify(g, NOTICE_STATE, from);
+        if (g->state == GEN_RETIRED) {
+                gen_unlink(g);
+                gen_free(g);
+        }
+        return 0;
+}
+
+/* Called where a generation cannot go on: it is removed, then failed. */
+void gen_fail(struct generation *g, const char *why) {
+        gen_set_failure(g, why);
+        if (gen_fire(g, g->state == GEN_STARTING ? EV_PROBE_FAIL : EV_EXIT) < 0)
+                log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+}
+
+static int counter_path(struct service *s, char **ret) {
+        return asprintf(ret, "%s/%s.next", s->d->state_dir, s->name) < 0 ? -ENOMEM : 0;
+}
+
+/* Numbers are never reused: the next one is on disk before it is used. */
+static int take_number(struct service *s, unsigned *ret) {
+        _cleanup_free_ char *path = NULL, *txt = NULL;
+        char buf[32];
+        int r;
+
+        if (counter_path(s, &path) < 0)
+                return err_set(ENOMEM, "counter");
+        if (s->next_gen == 0) {
+                unsigned long v = 1;
+                if (read_file(path, &txt, NULL) >= 0) {
+                        char *end;
+                        v = strtoul(txt, &end, 10);
+                        if (v == 0 || v >= UINT32_MAX || (*end && *end != '\n'))
+                                return err_setx(EINVAL, "%s: not a generation number", path);
+                }
+                s->next_gen = (unsigned)v;
+        }
+        for (struct generation *g = s->gens; g; g = g->next)
+                if (g->n >= s->next_gen)
+                        s->next_gen = g->n + 1;
+        if (s->next_gen >= UINT32_MAX)
+                return err_setx(EOVERFLOW, "%s has used every generation number", s->name);
+        snprintf(buf, sizeof(buf), "%u\n", s->next_gen + 1);
+        if ((r = write_file_atomic(path, buf, 0644)) < 0)
+                return r;
+        *ret = s->next_gen++;
+        return 0;
+}
+
+/* Round robin from the last one handed out: a block (address and mark)
+ * comes back as late as possible. */
+static int take_block(struct gend *d, unsigned *ret) {
+        for (unsigned i = 0; i < d->n_blocks; i++) {
+                unsigned b = (d->next_block + i) % d->n_blocks;
+                if (!d->blocks_used[b]) {
+                        d->blocks_used[b] = 1;
+                        d->next_block = b + 1;
+                        *ret = b;
+                        return 0;
+                }
+        }
+        return err_setx(ENOSPC, "the address pool is used up (%u generations live)", d->n_blocks);
+}
+
+/* "generation 3 is still serving" / "no generation of web is serving". */
+void service_serving_note(struct service *s, char *buf, size_t n) {
+        if (s->active)
+                snprintf(buf, n, "generation %u is still serving", s->active->n);
+        else
+                snprintf(buf, n, "no generation of %s is serving", s->name);
 }
 
 static int build_env(struct generation *g, char ***ret) {
-        const struct policy *p = g->svc->policy;
+        const struct policy *p = g->policy;
         _cleanup_strv_free_ char **env = NULL;
         char addr[16];
         char *s;
@@ -180,11 +306,12 @@ static int open_log(struct generation *g, int *ret_fd) {
         _cleanup_free_ char *dir = NULL;
         int r, fd;
 
-        if (asprintf(&dir, "%s/%s", g->svc->d->log_dir, g->svc->policy->name) < 0)
+        if (asprintf(&dir, "%s/%s", g->svc->d->log_dir, g->svc->name) < 0)
                 return err_set(ENOMEM, "log");
         if ((r = mkdir_p(dir, 0750)) < 0)
                 return r;
-        fd = open(g->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+        fd = open(g->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW,
+                  0640);
         if (fd < 0)
                 return err_set(errno, "open(%s)", g->log_path);
         *ret_fd = fd;
@@ -195,70 +322,87 @@ static bool under_tmp(const char *path) {
         return strcmp(path, "/tmp") == 0 || strncmp(path, "/tmp/", 5) == 0;
 }
 
-/* The kernel objects and the process; on failure what was made is undone
- * by the caller's teardown (everything here is idempotent to remove). */
-static int gen_create(struct generation *g, const char *dir) {
+/* Checks, names and the address block: nothing in the kernel yet. */
+static int gen_plan(struct generation *g, const char *dir, struct confine *conf) {
         struct gend *d = g->svc->d;
-        const struct policy *p = g->svc->policy;
-        _cleanup_close_ int netns_fd = -1, cg_fd = -1, log_fd = -1;
-        _cleanup_free_ char *svc_cg = NULL, *cg = NULL, *ns = NULL;
-        struct confine conf = { 0 };
-        int r, blk, join[_LIM_MAX] = { -1, -1, -1 };
+        const struct policy *p = g->policy;
+        int r;
 
-        blk = pool_alloc(&d->pool, d->blocks_used, pool_blocks(&d->pool));
-        if (blk < 0)
-                return err_setx(ENOSPC, "the address pool is used up (%u generations live)",
-                                pool_blocks(&d->pool));
-        g->block = blk;
-        g->has_block = true;
-        d->blocks_used[blk] = 1;
-        g->addr = pool_gen_addr(&d->pool, blk);
-        g->host_addr = pool_host_addr(&d->pool, blk);
-        /* g->cgroup, g->netns and g->has_veth are set once made, never
-         * before: the teardown removes what this generation made, and not
-         * an object of the same name it failed to make (EEXIST). */
-        veth_host_name(p->name, g->n, g->veth);
-        if (netns_name(p->name, g->n, &ns) < 0 ||
-            asprintf(&svc_cg, "%s/%s", d->cgroup_base, p->name) < 0 ||
-            asprintf(&cg, "%s/%u", svc_cg, g->n) < 0)
+        if (asprintf(&g->log_path, "%s/%s/%u.log", d->log_dir, p->name, g->n) < 0 ||
+            !(g->directory = strdup(dir ? dir : p->directory ? p->directory : "/")))
                 return err_set(ENOMEM, "names");
-        gen_log_path(d, p->name, g->n, &g->log_path);
-        g->directory = strdup(dir ? dir : p->directory ? p->directory : "/");
-        if (!g->log_path || !g->directory)
-                return err_set(ENOMEM, "names");
-
         /* Everything a policy can get wrong is found before anything starts. */
         if (p->private_tmp && (under_tmp(p->argv[0]) || under_tmp(g->directory)))
                 return err_setx(EINVAL, "%s: [sandbox] private-tmp = yes gives the generation an "
                                 "empty /tmp of its own, which hides %s", p->path,
                                 under_tmp(p->argv[0]) ? p->argv[0] : g->directory);
         if ((r = limits_check(&d->limits, p)) < 0 ||
-            (r = confine_prepare(p, p->name, g->n, d->profile_dir, &conf)) < 0)
+            (r = confine_prepare(p, p->name, g->n, d->profile_dir, conf)) < 0)
                 return r;
-        if (mkdir(svc_cg, 0755) < 0 && errno != EEXIST)
+        if ((r = take_block(d, &g->block)) < 0)
+                return r;
+        g->has_block = true;
+        g->addr = pool_gen_addr(&d->base.pool, g->block);
+        g->host_addr = pool_host_addr(&d->base.pool, g->block);
+        g->mark = marks_value(&d->marks, g->block);
+        save(g);
+        return 0;
+}
+
+/* The kernel objects and the process. Each object is recorded once made,
+ * never before: the teardown removes what this generation made, and not
+ * an object of the same name it failed to make (EEXIST). */
+static int gen_create(struct generation *g, const char *dir) {
+        struct gend *d = g->svc->d;
+        const struct policy *p = g->policy;
+        _cleanup_close_ int netns_fd = -1, cg_fd = -1, log_fd = -1;
+        _cleanup_free_ char *svc_cg = NULL, *cg = NULL, *ns = NULL;
+        struct confine conf = { 0 };
+        int r, join[_LIM_MAX] = { -1, -1, -1 };
+
+        if ((r = gen_plan(g, dir, &conf)) < 0)
+                goto out;
+        if (netns_name(p->name, g->n, &ns) < 0 || asprintf(&svc_cg, "%s/%s", d->cgroup_base,
+                                                           p->name) < 0 ||
+            asprintf(&cg, "%s/%u", svc_cg, g->n) < 0) {
+                r = err_set(ENOMEM, "names");
+                goto out;
+        }
+        if (mkdir(svc_cg, 0755) < 0 && errno != EEXIST) {
                 r = err_set(errno, "mkdir(%s)", svc_cg);
-        if (r >= 0 && (r = cg_create(cg)) >= 0) {
-                g->cgroup = TAKE_PTR(cg);
-                if ((r = cg_open(g->cgroup)) >= 0)
-                        cg_fd = r;
+                goto out;
         }
-        if (r >= 0)
-                r = limits_create(&d->limits, p, p->name, g->n, g->cgroup, &g->limits, join);
-        if (r >= 0 && (r = netns_create(ns, &netns_fd)) >= 0) {
-                g->netns = TAKE_PTR(ns);
-                if ((r = veth_create(g->veth, netns_fd, g->host_addr, g->addr)) >= 0)
-                        g->has_veth = true;
-        }
-        if (r >= 0 && (r = open_log(g, &log_fd)) >= 0)
-                r = build_env(g, &g->env);
-        if (r >= 0) {
-                struct spawn_opts o = {
-                        .argv = p->argv, .envp = g->env, .directory = g->directory,
-                        .cgroup_fd = cg_fd, .netns_fd = netns_fd, .log_fd = log_fd,
-                        .confine = &conf, .join_fds = join, .n_join = _LIM_MAX,
-                };
-                r = spawn_start(&o, &g->pid, &g->pidfd);
-        }
+        if ((r = cg_create(cg)) < 0)
+                goto out;
+        g->cgroup = TAKE_PTR(cg);
+        save(g);
+        if ((r = cg_open(g->cgroup)) < 0)
+                goto out;
+        cg_fd = r;
+        r = limits_create(&d->limits, p, p->name, g->n, g->cgroup, &g->limits, join);
+        save(g);
+        if (r < 0 || (r = netns_create(ns, &netns_fd)) < 0)
+                goto out;
+        g->netns = TAKE_PTR(ns);
+        save(g);
+        veth_host_name(p->name, g->n, g->veth);
+        if ((r = veth_create(g->veth, netns_fd, g->host_addr, g->addr)) < 0)
+                goto out;
+        g->has_veth = true;
+        save(g);
+        if ((r = open_log(g, &log_fd)) < 0 || (r = build_env(g, &g->env)) < 0)
+                goto out;
+        struct spawn_opts o = {
+                .argv = p->argv, .envp = g->env, .directory = g->directory,
+                .cgroup_fd = cg_fd, .netns_fd = netns_fd, .log_fd = log_fd,
+                .confine = &conf, .join_fds = join, .n_join = _LIM_MAX,
+        };
+        if ((r = spawn_start(&o, &g->pid, &g->pidfd)) < 0)
+                goto out;
+        if (proc_start_time(g->pid, &g->pid_start) < 0)
+                log_warn("%s: generation %u: %s", p->name, g->n, err_msg());
+        save(g);
+out:
         confine_done(&conf);
         for (int c = 0; c < _LIM_MAX; c++)
                 if (join[c] >= 0)
@@ -268,48 +412,54 @@ static int gen_create(struct generation *g, const char *dir) {
 
 static void on_probe_done(void *userdata, int r, const char *why);
 
-int gen_new(struct service *s, const char *dir, bool do_switch, struct generation **ret) {
+int gen_alloc(struct service *s, struct generation **ret) {
         struct generation *g, **tail;
-        char msg[512], addr[16], note[128];
         unsigned n = 0;
         int r;
 
+        if (!s->policy)
+                return err_setx(ENOENT, "%s has no policy any more (its file is gone): it can "
+                                "only be retired", s->name);
         if ((r = take_number(s, &n)) < 0)
                 return r;
-        g = calloc(1, sizeof(*g));
-        if (!g)
+        if (!(g = calloc(1, sizeof(*g))))
                 return err_set(ENOMEM, "generation");
         g->svc = s;
+        g->policy = policy_ref(s->policy);
         g->n = n;
         g->pidfd = -1;
+        g->exit_status = -1;
         g->state = GEN_STARTING;
         g->created_usec = now_usec(CLOCK_MONOTONIC);
         g->created_realtime = now_usec(CLOCK_REALTIME);
-        g->switch_when_ready = do_switch;
         for (tail = &s->gens; *tail; tail = &(*tail)->next)
                 ;
         *tail = g;
         *ret = g;
+        return 0;
+}
 
-        r = gen_create(g, dir);
-        if (r < 0) {
-                serving_note(s, note, sizeof(note));
-                snprintf(msg, sizeof(msg), "generation %u could not start: %s; %s", n,
-                         err_msg(), note);
+int gen_start(struct generation *g, const char *dir) {
+        struct service *s = g->svc;
+        char msg[768], note[128];
+        unsigned n = g->n;
+        int r;
+
+        if ((r = gen_create(g, dir)) < 0) {
+                service_serving_note(s, note, sizeof(note));
+                snprintf(msg, sizeof(msg), "generation %u could not start: %s; %s", n, err_msg(),
+                         note);
                 gen_fail(g, msg);
                 return err_setx(-r, "%s", msg);
         }
-        snprintf(msg, sizeof(msg), "generation %u created: pid %d, address %s, log %s", n,
-                 (int)g->pid, ip4_to_string(g->addr, addr, sizeof(addr)), g->log_path);
-        control_report(g, REPORT_PROGRESS, msg);
-
+        gen_notify_created(g);
         g->probe_target = (struct probe_target){ .addr = g->addr, .netns = g->netns,
                                                  .directory = g->directory,
                                                  .log_path = g->log_path, .envp = g->env };
-        for (unsigned i = 0; i < s->policy->n_ports && !g->probe_target.port; i++)
-                if (s->policy->ports[i].proto == IPPROTO_TCP)
-                        g->probe_target.port = s->policy->ports[i].inner_port;
-        r = probe_start(s->d->event, s->policy, &g->probe_target, on_probe_done, g, &g->probe);
+        for (unsigned i = 0; i < g->policy->n_ports && !g->probe_target.port; i++)
+                if (g->policy->ports[i].proto == IPPROTO_TCP)
+                        g->probe_target.port = g->policy->ports[i].inner_port;
+        r = probe_start(s->d->event, g->policy, &g->probe_target, on_probe_done, g, &g->probe);
         if (r < 0) {
                 snprintf(msg, sizeof(msg), "generation %u: cannot probe: %s", n, err_msg());
                 gen_fail(g, msg);
@@ -320,270 +470,88 @@ int gen_new(struct service *s, const char *dir, bool do_switch, struct generatio
 
 static void on_probe_done(void *userdata, int r, const char *why) {
         struct generation *g = userdata;
-        struct service *s = g->svc;
-        char msg[512], took[32], note[128];
+        char msg[768], took[32], note[128];
 
-        probe_free(g->probe);
-        g->probe = NULL;
         if (r < 0) {
-                serving_note(s, note, sizeof(note));
+                service_serving_note(g->svc, note, sizeof(note));
                 snprintf(msg, sizeof(msg), "generation %u never became ready: %s after %s; %s",
                          g->n, why, format_duration(took, sizeof(took),
-                                                    s->policy->ready_timeout_usec), note);
+                                                    g->policy->ready_timeout_usec), note);
                 gen_fail(g, msg);
                 return;
         }
         g->ready_usec = now_usec(CLOCK_MONOTONIC);
         if (cg_count_procs(g->cgroup, &g->baseline) < 0) {
-                log_warn("%s: generation %u: %s; baseline taken as 1", s->policy->name, g->n,
+                log_warn("%s: generation %u: %s; baseline taken as 1", g->svc->name, g->n,
                          err_msg());
                 g->baseline = 1;
         }
         g->procs = g->baseline;
-        gen_transition(g, EV_PROBE_OK);
-        snprintf(msg, sizeof(msg), "generation %u ready after %s (baseline %u process%s)", g->n,
-                 format_duration(took, sizeof(took), g->ready_usec - g->created_usec),
-                 g->baseline, g->baseline == 1 ? "" : "es");
-        control_report(g, REPORT_READY, msg);
-        if (g->switch_when_ready && gen_switch(g) < 0)
-                control_report(g, REPORT_FAILED, err_msg());
+        gen_fire(g, EV_PROBE_OK);
 }
 
-static struct rules_target target_of(struct service *s, struct generation *g) {
-        return (struct rules_target){
-                .service = s->policy->name, .ports = s->policy->ports,
-                .n_ports = s->policy->n_ports, .addr = g ? g->addr : 0,
-                .mark = g ? gen_ct_mark(g->block) : 0,
-        };
-}
+/* The main process ended (status -1: not known, it was not gend's child). */
+static void main_exited(struct generation *g, int status) {
+        char msg[512], how[64];
+        const char *svc = g->svc->name;
 
-struct commit_ctx {
-        struct service *s;
-        unsigned n;                     /* the generation the commit is for, 0: none */
-};
-
-static void rules_repair(struct service *s);
-
-static void on_switched(void *userdata, int r, const char *error) {
-        struct commit_ctx *c = userdata;
-        struct service *s = c->s;
-        struct generation *g = gen_find(s, c->n), *old = s->active;
-        char msg[512], addr[16], note[128];
-        unsigned n = c->n;
-
-        free(c);
-        s->rules_busy = false;
-        if (r < 0) {
-                serving_note(s, note, sizeof(note));
-                snprintf(msg, sizeof(msg), "switch to generation %u failed: %s; %s", n, error,
-                         note);
-                if (g) {
-                        control_report(g, REPORT_FAILED, msg);
-                        if (g->state == GEN_DRAINING)
-                                drain_start(g);
-                } else
-                        log_error("%s: %s", s->policy->name, msg);
-                return;
-        }
-        s->has_rules = true;
-        if (!g || (g->state != GEN_READY && g->state != GEN_DRAINING)) {
-                /* It died while the rules moved: point them back. */
-                log_error("%s: generation %u went away during the switch; restoring the rules",
-                          s->policy->name, n);
-                rules_repair(s);
-                return;
-        }
-        s->active = g;
-        g->replaced = old && old != g && old->state == GEN_ACTIVE ? old->n : 0;
-        gen_transition(g, EV_ACTIVATE);
-        snprintf(msg, sizeof(msg), "switched: new connections to %s go to generation %u (%s)",
-                 s->policy->name, n, ip4_to_string(g->addr, addr, sizeof(addr)));
-        control_report(g, REPORT_SWITCHED, msg);
-        if (old && old != g && old->state == GEN_ACTIVE) {
-                unsigned deleted;
-                gen_transition(old, EV_DEACTIVATE);
-                /* A conntrack dump walks the whole table: only for UDP services. */
-                if (s->has_udp && s->d->ct &&
-                    ct_delete_udp(s->d->ct, gen_ct_mark(old->block), &deleted) >= 0 && deleted)
-                        log_info("%s: deleted %u UDP conntrack entries of generation %u",
-                                 s->policy->name, deleted, old->n);
-                drain_start(old);
-        }
-}
-
-static int submit(struct service *s, enum rules_op op, struct generation *g, fwd_done_t done) {
-        struct commit_ctx *c = malloc(sizeof(*c));
-        struct rules_target t = target_of(s, g);
-        int r;
-
-        if (!c)
-                return err_set(ENOMEM, "commit");
-        *c = (struct commit_ctx){ s, g ? g->n : 0 };
-        r = fwd_submit(s->d->fwd, op, &t, done, c);
-        if (r < 0) {
-                free(c);
-                return r;
-        }
-        s->rules_busy = true;
-        return 0;
-}
-
-int gen_switch(struct generation *g) {
-        struct service *s = g->svc;
-
-        if (s->rules_busy)
-                return err_setx(EBUSY, "a rule change for %s is under way; try again",
-                                s->policy->name);
-        if (g->state == GEN_ACTIVE)
-                return err_setx(EALREADY, "generation %u of %s is active already", g->n,
-                                s->policy->name);
-        if (g->state != GEN_READY && g->state != GEN_DRAINING)
-                return err_setx(EINVAL, "generation %u of %s is %s: only a ready (or still "
-                                "draining) generation can become active", g->n,
-                                s->policy->name, gen_state_to_string(g->state));
-        if (g->state == GEN_DRAINING)
-                drain_stop(g);
-        return submit(s, s->has_rules ? RULES_SWITCH : RULES_ADD, g, on_switched);
-}
-
-int gen_rollback(struct service *s, struct generation **ret) {
-        struct generation *best = NULL;
-
-        for (struct generation *g = s->gens; g; g = g->next)
-                if (g->state == GEN_DRAINING && (!s->active || g->n < s->active->n))
-                        best = g;
-        if (!best)
-                return err_setx(ENOENT, "%s has no earlier generation that is still draining "
-                                "to roll back to", s->policy->name);
-        *ret = best;
-        return gen_switch(best);
-}
-
-static void on_removed(void *userdata, int r, const char *error) {
-        struct commit_ctx *c = userdata;
-        struct service *s = c->s;
-        struct generation *g = gen_find(s, c->n);
-
-        free(c);
-        s->rules_busy = false;
-        if (r < 0) {
-                log_error("%s: removing rules failed: %s", s->policy->name, error);
-                if (g)
-                        control_report(g, REPORT_FAILED, error);
-                return;
-        }
-        s->has_rules = false;
-        log_info("%s: rules removed: no generation of %s is serving", s->policy->name,
-                 s->policy->name);
-        if (s->active == g)
-                s->active = NULL;
-        if (g && g->state == GEN_ACTIVE) {
-                gen_transition(g, EV_DEACTIVATE);
-                drain_start(g);
-        }
-}
-
-static void rules_repair(struct service *s) {
-        struct generation *a = s->active;
-        int r;
-
-        if (a && a->state == GEN_ACTIVE)
-                r = submit(s, RULES_SWITCH, a, on_switched);
-        else {
-                s->active = NULL;
-                r = s->has_rules ? submit(s, RULES_REMOVE, NULL, on_removed) : 0;
-        }
-        if (r < 0)
-                log_error("%s: cannot repair rules: %s", s->policy->name, err_msg());
-}
-
-int gen_retire(struct generation *g, bool force, bool now, uint64_t timeout_usec) {
-        struct service *s = g->svc;
-
+        g->pid = 0;
+        g->exit_status = status;
+        g->pidfd_watch = sd_event_source_disable_unref(g->pidfd_watch);
+        if (g->pidfd >= 0)
+                close(g->pidfd);
+        g->pidfd = -1;
+        if (status == -1)
+                snprintf(how, sizeof(how), "status not known: gend restarted since it started");
+        else if (WIFEXITED(status))
+                snprintf(how, sizeof(how), "status %d", WEXITSTATUS(status));
+        else
+                snprintf(how, sizeof(how), "signal %s", sigabbrev_np(WTERMSIG(status)) ?: "?");
         switch (g->state) {
         case GEN_STARTING:
-                return err_setx(EBUSY, "generation %u of %s is still starting; retire it once "
-                                "it is ready or has failed", g->n, s->policy->name);
-        case GEN_ACTIVE:
-                if (!force)
-                        return err_setx(EPERM, "generation %u is the active generation of %s: "
-                                        "switch to another one first, or use --force to take "
-                                        "%s out of service", g->n, s->policy->name,
-                                        s->policy->name);
-                if (s->rules_busy)
-                        return err_setx(EBUSY, "a rule change for %s is under way; try again",
-                                        s->policy->name);
-                g->forced = now;
-                g->drain_timeout_usec = timeout_usec;
-                return submit(s, RULES_REMOVE, g, on_removed);
         case GEN_READY:
-                gen_transition(g, EV_RETIRE);
-                g->forced = now;
-                g->drain_timeout_usec = timeout_usec;
-                return drain_start(g);
-        case GEN_DRAINING:
-                gen_transition(g, EV_RETIRE);
-                if (timeout_usec)
-                        g->drain_timeout_usec = timeout_usec;
-                if (now)
-                        g->forced = true;
-                return drain_rearm(g);
-        case GEN_FAILED:
-                if (!g->torn_down)
-                        return err_setx(EBUSY, "generation %u of %s is still being cleaned up",
-                                        g->n, s->policy->name);
-                gen_transition(g, EV_RETIRE);
-                control_report(g, REPORT_RETIRED, "failed generation removed from the list");
-                gen_unlink(g);
-                gen_free(g);
-                return 0;
+        case GEN_SWITCHING:
+                snprintf(msg, sizeof(msg), "generation %u exited (%s) before it became active; "
+                         "see gen logs %s %u", g->n, how, svc, g->n);
+                gen_fail(g, msg);
+                break;
+        case GEN_ACTIVE:
+                snprintf(msg, sizeof(msg), "generation %u (active) exited (%s); see gen logs %s %u",
+                         g->n, how, svc, g->n);
+                gen_fail(g, msg);
+                break;
         default:
-                return err_setx(EALREADY, "generation %u of %s is %s already", g->n,
-                                s->policy->name, gen_state_to_string(g->state));
+                log_info("%s: generation %u: main process exited (%s)", svc, g->n, how);
+                save(g);
         }
 }
 
 void gen_child_exited(struct gend *d, pid_t pid, int status) {
-        char msg[512], how[64];
-
-        for (struct service *s = d->services; s; s = s->next)
+        for (struct service *s = d->services; s; s = s->next) {
+                if (job_child_exited(s, pid, status))
+                        return;
                 for (struct generation *g = s->gens; g; g = g->next) {
                         if (g->probe && probe_child_exited(g->probe, pid, status))
                                 return;
-                        if (g->pid != pid)
-                                continue;
-                        g->pid = 0;
-                        g->exited = true;
-                        g->exit_status = status;
-                        if (g->pidfd >= 0)
-                                close(g->pidfd);
-                        g->pidfd = -1;
-                        if (WIFEXITED(status))
-                                snprintf(how, sizeof(how), "status %d", WEXITSTATUS(status));
-                        else
-                                snprintf(how, sizeof(how), "signal %s",
-                                         sigabbrev_np(WTERMSIG(status)) ?: "?");
-                        switch (g->state) {
-                        case GEN_STARTING:
-                        case GEN_READY:
-                                snprintf(msg, sizeof(msg), "generation %u exited (%s) before it "
-                                         "became active; see gen logs %s %u", g->n, how,
-                                         s->policy->name, g->n);
-                                gen_fail(g, msg);
-                                break;
-                        case GEN_ACTIVE:
-                                snprintf(msg, sizeof(msg), "generation %u (active) exited (%s); "
-                                         "no generation of %s is serving; see gen logs %s %u",
-                                         g->n, how, s->policy->name, s->policy->name, g->n);
-                                gen_fail(g, msg);
-                                rules_repair(s);
-                                break;
-                        default:
-                                log_info("%s: generation %u: main process exited (%s)",
-                                         s->policy->name, g->n, how);
+                        if (g->pid == pid && !g->adopted) {
+                                main_exited(g, status);
+                                return;
                         }
-                        return;
                 }
+        }
+}
+
+static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void)s, (void)fd, (void)revents;
+        main_exited(userdata, -1);
+        return 0;
+}
+
+/* An adopted generation's main process is no longer gend's child: its
+ * pidfd says when it ends. */
+int gen_watch_pidfd(struct generation *g) {
+        int r = sd_event_add_io(g->svc->d->event, &g->pidfd_watch, g->pidfd, EPOLLIN, on_pidfd, g);
+        return r < 0 ? err_setx(-r, "sd_event_add_io(pidfd %d): %s", g->pid, strerror(-r)) : 0;
 }
 
 /* At exit: memory only; the generations and their objects stay. */
@@ -591,12 +559,14 @@ void services_free(struct gend *d) {
         while (d->services) {
                 struct service *s = d->services;
                 d->services = s->next;
+                jobs_free(s);
                 while (s->gens) {
                         struct generation *g = s->gens;
                         s->gens = g->next;
                         gen_free(g);
                 }
-                policy_free(s->policy);
+                policy_unref(s->policy);
+                free(s->name);
                 free(s);
         }
 }

@@ -47,8 +47,8 @@ check "... clean" grep -q "${SVC}c: generation 1 retired: clean" "$T/gend.log"
 # stop-signal: sent when draining starts; the sample exits on SIGTERM, so a
 # drain to zero processes ends as soon as its tasks are done.
 kill -HUP "$GEND"
-check "SIGHUP does not stop gend, and it says reload is not there yet" \
-	bash -c "sleep 0.2; kill -0 $GEND && grep -q 'got HUP: re-reading policies is not implemented' '$T/gend.log'"
+check "SIGHUP does not stop gend, and it re-reads the policies" \
+	bash -c "sleep 0.2; kill -0 $GEND && grep -q 'reload: 3 policies read from .*: 0 new, 3 re-read, 0 gone' '$T/gend.log'"
 G new "${SVC}s" > /dev/null 2>&1
 out=$(G new "${SVC}s" --wait 2>&1)
 check "stop-signal is sent when draining starts" grep -q "generation 1 draining: .*, sent SIGTERM" <<<"$out"

@@ -63,8 +63,32 @@ static void test_names(void **state) {
         assert_int_equal(netns_name("web", 3, &ns), 0);
         assert_string_equal(ns, "gen-web-3");
         free(ns);
-        assert_int_equal(gen_ct_mark(5), 0x47450005);
-        assert_int_equal(gen_ct_mark(5) & GEN_CT_MARK_MASK, GEN_CT_MARK_TAG);
+}
+
+/* Marks use only the bits of gend's mask: other users keep theirs. */
+static void test_marks(void **state) {
+        struct marks m;
+        (void)state;
+        assert_int_equal(marks_parse(GEN_MARK_MASK_DEFAULT, &m), 0);
+        assert_int_equal(m.mask, 0x0fff0000);
+        assert_int_equal(m.shift, 16);
+        assert_int_equal(m.n, 4095);
+        assert_int_equal(marks_value(&m, 0), 0x00010000);
+        assert_int_equal(marks_value(&m, 5), 0x00060000);
+        assert_int_equal(marks_value(&m, 4094), 0x0fff0000);
+        assert_int_equal(marks_value(&m, 5) & ~m.mask, 0);
+        /* Another program's bits around ours do not change whose it is. */
+        assert_int_equal(marks_block(&m, 0xf0064000), 5);
+        assert_int_equal(marks_block(&m, 0xf000c000), -1);     /* field 0: not gen's */
+        assert_int_equal(marks_parse("0xff", &m), 0);
+        assert_int_equal(m.shift, 0);
+        assert_int_equal(m.n, 255);
+        assert_int_equal(marks_parse("0x0f0f0000", &m), -EINVAL);   /* not contiguous */
+        assert_int_equal(marks_parse("0x1", &m), -EINVAL);          /* one bit: too small */
+        assert_int_equal(marks_parse("0xffffffff", &m), -EINVAL);   /* 32 bits: too large */
+        assert_int_equal(marks_parse("4096", &m), -EINVAL);         /* hex only */
+        assert_int_equal(marks_parse("0x", &m), -EINVAL);
+        assert_int_equal(marks_parse("0x100000000", &m), -EINVAL);
 }
 
 static void test_no_collisions(void **state) {
@@ -86,6 +110,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pool), cmocka_unit_test(test_alloc),
                 cmocka_unit_test(test_names), cmocka_unit_test(test_no_collisions),
+                cmocka_unit_test(test_marks),
         };
         return cmocka_run_group_tests_name("naming", tests, NULL, NULL);
 }
