@@ -18,6 +18,23 @@ struct port_map {
 
 #define QUIET_BASELINE (-1)
 
+/* Every key of the language, for the line table of struct policy. */
+enum policy_key {
+        KEY_EXEC, KEY_DIRECTORY, KEY_USER, KEY_GROUP, KEY_ENVIRONMENT,
+        KEY_PORT,
+        KEY_PROBE, KEY_READY_TIMEOUT,
+        KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
+        KEY_MEMORY, KEY_PIDS, KEY_CPU, KEY_NOFILE, KEY_NPROC, KEY_CORE,
+        KEY_CAPABILITIES, KEY_SECCOMP, KEY_UTS, KEY_IPC, KEY_PRIVATE_TMP,
+        _KEY_MAX,
+};
+
+/* The ranges of the values (gen.policy(5) says the same). */
+#define READY_TIMEOUT_MAX_USEC (3600 * USEC_PER_SEC)            /* 1h */
+#define SETTLE_MAX_USEC (600 * USEC_PER_SEC)                    /* 10m */
+#define DRAIN_TIMEOUT_MAX_USEC (24 * 3600 * USEC_PER_SEC)       /* 24h */
+#define POLICY_SIZE_MAX (1ULL << 46)                            /* 64T */
+
 struct policy {
         char *name;                     /* from the file name */
         char *path;
@@ -54,9 +71,14 @@ struct policy {
         uint64_t caps;                  /* bit per CAP_* */
         char *seccomp;                  /* profile name or path, NULL: default */
         bool new_uts, new_ipc, private_tmp;
+
+        unsigned line[_KEY_MAX];        /* where each key was given (the first
+                                         * time, if repeatable); 0: not given */
 };
 
 int policy_load(const char *path, struct policy **ret);
+/* "[section] key" of a key, for messages. */
+const char *policy_key_to_string(enum policy_key k);
 int policy_parse_string(const char *name, const char *text, struct policy **ret);
 void policy_free(struct policy *p);
 
@@ -67,8 +89,16 @@ int policy_check_conflicts(struct policy *const *p, unsigned n);
 
 bool policy_name_valid(const char *name);
 
-/* Helpers, exported for the tests and the CLI. */
+/* Helpers, exported for the tests and the CLI. Numbers are decimal digits,
+ * with an optional '.' and fraction where the unit allows one; no sign,
+ * exponent, hex or white space. -EINVAL: not that syntax; -ERANGE: past
+ * UINT64_MAX. */
+int parse_count(const char *s, uint64_t *ret);                  /* digits only */
+/* s * mult, with at most max_frac digits of fraction (truncated). */
+int parse_decimal(const char *s, uint64_t mult, unsigned max_frac, uint64_t *ret);
+/* A number and a unit: ms, s, m, min, h. */
 int parse_duration(const char *s, uint64_t *ret_usec);
+/* Bytes (whole), or a number and K, M, G or T (powers of 1024). */
 int parse_size(const char *s, uint64_t *ret_bytes);
 int parse_port_map(const char *s, struct port_map *ret);
 int parse_signal(const char *s, int *ret);

@@ -199,6 +199,265 @@ static void test_values(void **state) {
         assert_int_equal(parse_signal("SIGKILL", &sig), -EINVAL);
 }
 
+/* Numbers: digits, an optional fraction where the unit allows it, nothing
+ * else: no sign, exponent, hex or white space. */
+static void test_numbers(void **state) {
+        static const char *const bad_durations[] = {
+                "0x10s", "1e9h", "1e3s", "1E3s", "+1s", "-1s", " 1s", "1s ", "1 s", ".5s", "1.s",
+                "10", "s", "", "1.5.2s", "1ss", "1,5s", "infs", "nans", "1S", "1sec", "0x1p3s",
+                "1.0000000001s",
+        };
+        static const char *const bad_sizes[] = {
+                "1e18", "0x10", "0x10M", "+5M", "-5M", " 5M", "5 M", "5M ", "1.5", ".5G", "1.G",
+                "12X", "5MB", "5KiB", "", "M", "1e3K",
+        };
+        static const char *const bad_counts[] = {
+                "+1", "-1", "1.0", "0x10", "1e3", "", " 1", "1 ", "1 024", "1,024", "ten",
+        };
+        uint64_t v;
+        (void)state;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_durations); i++)
+                if (parse_duration(bad_durations[i], &v) != -EINVAL)
+                        fail_msg("duration '%s' was taken", bad_durations[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad_sizes); i++)
+                if (parse_size(bad_sizes[i], &v) != -EINVAL)
+                        fail_msg("size '%s' was taken", bad_sizes[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad_counts); i++)
+                if (parse_count(bad_counts[i], &v) != -EINVAL)
+                        fail_msg("count '%s' was taken", bad_counts[i]);
+
+        assert_int_equal(parse_duration("0s", &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(parse_duration("200ms", &v), 0);
+        assert_int_equal(v, 200000);
+        assert_int_equal(parse_duration("0.5ms", &v), 0);
+        assert_int_equal(v, 500);
+        assert_int_equal(parse_duration("2min", &v), 0);
+        assert_int_equal(v, 120 * USEC_PER_SEC);
+        assert_int_equal(parse_duration("2m", &v), 0);
+        assert_int_equal(v, 120 * USEC_PER_SEC);
+        assert_int_equal(parse_duration("1.25h", &v), 0);
+        assert_int_equal(v, 4500 * USEC_PER_SEC);
+        assert_int_equal(parse_duration("1.123456789s", &v), 0);       /* truncated to us */
+        assert_int_equal(v, 1123456);
+        /* Past 64 bits: in the digits, or once the unit is applied. */
+        assert_int_equal(parse_duration("99999999999999999999s", &v), -ERANGE);
+        assert_int_equal(parse_duration("6000000000000h", &v), -ERANGE);
+
+        assert_int_equal(parse_size("1.5G", &v), 0);
+        assert_int_equal(v, 3ULL << 29);
+        assert_int_equal(parse_size("512", &v), 0);
+        assert_int_equal(v, 512);
+        assert_int_equal(parse_size("0", &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(parse_size("64k", &v), 0);
+        assert_int_equal(v, 64 << 10);
+        assert_int_equal(parse_size("4T", &v), 0);
+        assert_int_equal(v, 4ULL << 40);
+        assert_int_equal(parse_size("20000000T", &v), -ERANGE);
+
+        assert_int_equal(parse_count("007", &v), 0);
+        assert_int_equal(v, 7);
+        assert_int_equal(parse_count("18446744073709551615", &v), 0);
+        assert_int_equal(v, UINT64_MAX);
+        assert_int_equal(parse_count("18446744073709551616", &v), -ERANGE);
+
+        assert_int_equal(parse_decimal("1.5", 1000, 3, &v), 0);
+        assert_int_equal(v, 1500);
+        assert_int_equal(parse_decimal("2", 1000, 3, &v), 0);
+        assert_int_equal(v, 2000);
+        assert_int_equal(parse_decimal("0.0005", 1000, 3, &v), -EINVAL);
+        assert_int_equal(parse_decimal("1e3", 1000, 3, &v), -EINVAL);
+}
+
+/* A policy with the defaults around one [section] and its lines. */
+static char *with(const char *extra) {
+        char *s;
+        assert_true(asprintf(&s, "[service]\nexec = /bin/x\n[listen]\nport = 80:9501\n%s",
+                             extra) > 0);
+        return s;
+}
+
+/* Parsing text must fail with a message that starts with want. */
+static void expect_error(const char *text, const char *want) {
+        struct policy *p = NULL;
+        int r = policy_parse_string("web", text, &p);
+
+        if (r >= 0 || strncmp(err_msg(), want, strlen(want)) != 0)
+                fail_msg("%s\ngot:  %s\nwant: %s...", text, r < 0 ? err_msg() : "success",
+                         want);
+        assert_int_equal(r, -EINVAL);
+        assert_null(p);
+}
+
+static void expect_ok(const char *text, struct policy **ret) {
+        if (policy_parse_string("web", text, ret) < 0)
+                fail_msg("%s\nfailed: %s", text, err_msg());
+}
+
+/* Each value out of its key's range names file:line, the key and the range. */
+static void test_ranges(void **state) {
+        static const struct { const char *lines, *want; } cases[] = {
+                /* the examples of the issue */
+                { "[ready]\ntimeout = 0s\n",
+                  "web:6: [ready] timeout: '0s' is out of range: more than 0, at most 1h" },
+                { "[ready]\ntimeout = 1e9h\n",
+                  "web:6: [ready] timeout: '1e9h' is not a duration (use e.g. 200ms, 10s, 2m): "
+                  "digits, an optional .fraction and a unit ms, s, m, min or h, without sign, "
+                  "exponent or spaces; more than 0, at most 1h" },
+                { "[drain]\nsettle = 0x10s\n",
+                  "web:6: [drain] settle: '0x10s' is not a duration" },
+                { "[limits]\ncore = 1e18\n",
+                  "web:6: [limits] core: must be 0 or a size of at most 64T (bytes, or a number "
+                  "with an optional .fraction and K, M, G or T, e.g. 512M), not '1e18'" },
+                /* durations */
+                { "[ready]\ntimeout = 61m\n", "web:6: [ready] timeout: '61m' is out of range: more than 0, at most 1h" },
+                { "[ready]\ntimeout = 1000000000h\n", "web:6: [ready] timeout: '1000000000h' is out of range" },
+                { "[ready]\ntimeout = 99999999999999999999h\n", "web:6: [ready] timeout: '99999999999999999999h' is out of range" },
+                { "[ready]\ntimeout = 10\n", "web:6: [ready] timeout: '10' is not a duration" },
+                { "[ready]\ntimeout = -1s\n", "web:6: [ready] timeout: '-1s' is not a duration" },
+                { "[ready]\ntimeout = +1s\n", "web:6: [ready] timeout: '+1s' is not a duration" },
+                { "[ready]\ntimeout = 1 s\n", "web:6: [ready] timeout: '1 s' is not a duration" },
+                { "[drain]\nsettle = 11m\n", "web:6: [drain] settle: '11m' is out of range: 0 to 10m" },
+                { "[drain]\nsettle = 1e2ms\n", "web:6: [drain] settle: '1e2ms' is not a duration" },
+                { "[drain]\ntimeout = 0s\n", "web:6: [drain] timeout: '0s' is out of range: more than 0, at most 24h" },
+                { "[drain]\ntimeout = 0.0000001s\n", "web:6: [drain] timeout: '0.0000001s' is out of range" },
+                { "[drain]\ntimeout = 25h\n", "web:6: [drain] timeout: '25h' is out of range: more than 0, at most 24h" },
+                /* counts */
+                { "[drain]\nquiet-procs = -1\n", "web:6: [drain] quiet-procs: must be 'baseline' or a number of processes from 0 to 1000000, not '-1'" },
+                { "[drain]\nquiet-procs = 0x10\n", "web:6: [drain] quiet-procs: must be 'baseline' or a number" },
+                { "[limits]\npids = 0\n", "web:6: [limits] pids: must be a number of processes from 1 to 4194304 (digits only), not '0'" },
+                { "[limits]\npids = 1e3\n", "web:6: [limits] pids: must be a number of processes from 1 to 4194304" },
+                { "[limits]\npids = +5\n", "web:6: [limits] pids: must be a number of processes from 1 to 4194304" },
+                { "[limits]\nnofile = 15\n", "web:6: [limits] nofile: must be a number of files from 16 to 1048576 (digits only), not '15'" },
+                { "[limits]\nnofile = 1 024\n", "web:6: [limits] nofile: must be a number of files" },
+                { "[limits]\nnproc = 0x40\n", "web:6: [limits] nproc: must be a number of processes from 1 to 4194304" },
+                { "[ready]\nprobe = http GET /health +200\n", "web:6: [ready] probe: '+200' is not an HTTP status (100 to 599)" },
+                { "[ready]\nprobe = http GET /health 2e2\n", "web:6: [ready] probe: '2e2' is not an HTTP status" },
+                /* sizes and CPUs */
+                { "[limits]\nmemory = 1K\n", "web:6: [limits] memory: must be a size of at least 4M and at most 64T" },
+                { "[limits]\nmemory = 65T\n", "web:6: [limits] memory: must be a size of at least 4M and at most 64T" },
+                { "[limits]\nmemory = 1e9\n", "web:6: [limits] memory: must be a size" },
+                { "[limits]\nmemory = 0x10000000\n", "web:6: [limits] memory: must be a size" },
+                { "[limits]\nmemory = 1.5\n", "web:6: [limits] memory: must be a size" },
+                { "[limits]\ncore = 65T\n", "web:6: [limits] core: must be 0 or a size of at most 64T" },
+                { "[limits]\ncore = -1\n", "web:6: [limits] core: must be 0 or a size" },
+                { "[limits]\ncpu = 1e1\n", "web:6: [limits] cpu: must be a number of CPUs from 0.01 to 4096 with at most 3 decimals, such as 0.5 or 2, not '1e1'" },
+                { "[limits]\ncpu = 0.001\n", "web:6: [limits] cpu: must be a number of CPUs from 0.01 to 4096" },
+                { "[limits]\ncpu = 0.0015\n", "web:6: [limits] cpu: must be a number of CPUs" },
+                { "[limits]\ncpu = 4097\n", "web:6: [limits] cpu: must be a number of CPUs" },
+                { "[limits]\ncpu = +1\n", "web:6: [limits] cpu: must be a number of CPUs" },
+                { "[limits]\ncpu = 0x2\n", "web:6: [limits] cpu: must be a number of CPUs" },
+        };
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = with(cases[i].lines);
+                expect_error(text, cases[i].want);
+        }
+}
+
+/* The edges that are in range. */
+static void test_ranges_ok(void **state) {
+        struct policy *p = NULL;
+        _cleanup_free_ char *text = with("[ready]\ntimeout = 1h\n"
+                                         "[drain]\nsettle = 0s\ntimeout = 24h\nquiet-procs = 0\n"
+                                         "[limits]\nmemory = 1.5G\ncore = 0\ncpu = 0.01\n"
+                                         "pids = 4194304\nnofile = 16\n");
+        (void)state;
+        expect_ok(text, &p);
+        assert_int_equal(p->ready_timeout_usec, 3600 * USEC_PER_SEC);
+        assert_int_equal(p->settle_usec, 0);
+        assert_int_equal(p->drain_timeout_usec, 24 * 3600 * USEC_PER_SEC);
+        assert_int_equal(p->quiet_procs, 0);
+        assert_int_equal(p->memory_max, 3ULL << 29);
+        assert_true(p->core_set);
+        assert_int_equal(p->core, 0);
+        assert_int_equal(p->cpu_milli, 10);
+        assert_int_equal(p->pids_max, 4194304);
+        assert_int_equal(p->nofile, 16);
+        policy_free(p);
+        p = NULL;
+        free(text);
+        text = with("[ready]\ntimeout = 1.5s\n[drain]\nsettle = 10m\ntimeout = 1ms\n"
+                    "[limits]\ncore = 64T\nmemory = 4M\ncpu = 4096\n");
+        expect_ok(text, &p);
+        assert_int_equal(p->ready_timeout_usec, 1500 * USEC_PER_MSEC);
+        assert_int_equal(p->settle_usec, 600 * USEC_PER_SEC);
+        assert_int_equal(p->drain_timeout_usec, USEC_PER_MSEC);
+        assert_int_equal(p->core, 64ULL << 40);
+        assert_int_equal(p->memory_max, 4ULL << 20);
+        assert_int_equal(p->cpu_milli, 4096000);
+        policy_free(p);
+}
+
+/* A key that is not repeatable, given twice, names both lines, also in two
+ * blocks of the same section; an indented line is no sly way around it. */
+static void test_duplicates(void **state) {
+        static const struct { const char *text, *want; } cases[] = {
+                { "[service]\nexec = /bin/x\n[listen]\nport = 80:1\n[ready]\nprobe = tcp\n\n"
+                  "# the ready check\ntimeout = 10s\nprobe = http GET / 200\ntimeout = 20s\n",
+                  "web:10: [ready] probe given again (first at line 6)" },
+                { "[service]\nexec = /bin/x\n[listen]\nport = 80:1\n[ready]\ntimeout = 10s\n"
+                  "[drain]\nsettle = 1s\n\n[ready]\n\n\ntimeout = 20s\n",
+                  "web:13: [ready] timeout given again (first at line 6)" },
+                { "[service]\nexec = /bin/x\nexec = /bin/y\n[listen]\nport = 80:1\n",
+                  "web:3: [service] exec given again (first at line 2)" },
+                { "[service]\nexec = /bin/x\n[listen]\nport = 80:1\n[service]\nexec = /bin/y\n",
+                  "web:6: [service] exec given again (first at line 2)" },
+                { "[service]\nexec = /bin/x\n[listen]\nport = 80:1\n[limits]\ncore = 0\n"
+                  "core = 1M\n", "web:7: [limits] core given again (first at line 6)" },
+                { "[service]\nexec = /bin/x\n[listen]\nport = 80:1\n[sandbox]\nseccomp = strict\n"
+                  "[sandbox]\nseccomp = /etc/gen/my.profile\n",
+                  "web:8: [sandbox] seccomp given again (first at line 6)" },
+                /* the same key again, even with a bad value the second time */
+                { "[service]\nexec = /bin/x\nuser = a\nuser =\n",
+                  "web:4: [service] user given again (first at line 3)" },
+                /* inih would take this as more of exec's value */
+                { "[service]\nexec = /bin/x\n  user = nobody\n[listen]\nport = 80:1\n",
+                  "web:3: [service] exec: this line starts with white space, so it would "
+                  "continue the value of line 2; a value is one line: remove the indentation" },
+                { "[service]\nexec = /bin/x\n\n\tdirectory = /srv\n",
+                  "web:4: [service] exec: this line starts with white space, so it would "
+                  "continue the value of line 2" },
+        };
+        struct policy *p = NULL;
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                expect_error(cases[i].text, cases[i].want);
+        /* Repeatable keys, over two blocks too; an indented first key. */
+        expect_ok("[service]\n  exec = /bin/x\nenvironment = A=1\n[listen]\nport = 80:1\n"
+                  "[service]\nenvironment = B=2\n[listen]\nport = 81:1\n", &p);
+        assert_int_equal(strv_length(p->env), 2);
+        assert_int_equal(p->n_ports, 2);
+        assert_int_equal(p->line[KEY_ENVIRONMENT], 3);
+        assert_int_equal(p->line[KEY_PORT], 5);
+        policy_free(p);
+}
+
+/* Every key kept remembers its line. */
+static void test_lines(void **state) {
+        struct policy *p = NULL;
+        (void)state;
+        expect_ok(good, &p);
+        assert_int_equal(p->line[KEY_EXEC], 2);
+        assert_int_equal(p->line[KEY_DIRECTORY], 3);
+        assert_int_equal(p->line[KEY_USER], 4);
+        assert_int_equal(p->line[KEY_ENVIRONMENT], 5);
+        assert_int_equal(p->line[KEY_PORT], 9);
+        assert_int_equal(p->line[KEY_PROBE], 13);
+        assert_int_equal(p->line[KEY_READY_TIMEOUT], 14);
+        assert_int_equal(p->line[KEY_SETTLE], 17);
+        assert_int_equal(p->line[KEY_MEMORY], 21);
+        assert_int_equal(p->line[KEY_CAPABILITIES], 26);
+        assert_int_equal(p->line[KEY_SECCOMP], 27);
+        assert_int_equal(p->line[KEY_GROUP], 0);
+        assert_int_equal(p->line[KEY_CORE], 0);
+        assert_string_equal(policy_key_to_string(KEY_READY_TIMEOUT), "[ready] timeout");
+        assert_string_equal(policy_key_to_string(KEY_PRIVATE_TMP), "[sandbox] private-tmp");
+        policy_free(p);
+}
+
 static void test_conflicts(void **state) {
         struct policy *a = NULL, *b = NULL;
         (void)state;
@@ -219,6 +478,9 @@ int main(void) {
                 cmocka_unit_test(test_bad),      cmocka_unit_test(test_names),
                 cmocka_unit_test(test_words),    cmocka_unit_test(test_values),
                 cmocka_unit_test(test_conflicts), cmocka_unit_test(test_exec_probe),
+                cmocka_unit_test(test_numbers),  cmocka_unit_test(test_ranges),
+                cmocka_unit_test(test_ranges_ok), cmocka_unit_test(test_duplicates),
+                cmocka_unit_test(test_lines),
         };
         return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }
