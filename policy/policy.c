@@ -551,13 +551,11 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
+/* The NAME.policy files of dir, in name order (NULL when there are none). */
+static int list_policy_files(const char *dir, char ***ret) {
         _cleanup_strv_free_ char **files = NULL;
-        struct policy **v = NULL;
-        unsigned n = 0;
         DIR *d = opendir(dir);
         struct dirent *de;
-        int r = 0;
 
         if (!d)
                 return err_set(errno, "opendir(%s)", dir);
@@ -574,24 +572,51 @@ int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
         closedir(d);
         if (files)
                 qsort(files, strv_length(files), sizeof(char *), cmp_str);
+        *ret = TAKE_PTR(files);
+        return 0;
+}
+
+static void policies_free(struct policy **v, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                policy_free(v[i]);
+        free(v);
+}
+
+/* on_error NULL: the first bad file fails the whole set. */
+int policy_load_dir_each(const char *dir, policy_check_fn check, policy_error_fn on_error,
+                         void *userdata, struct policy ***ret, unsigned *ret_n) {
+        _cleanup_strv_free_ char **files = NULL;
+        struct policy **v;
+        unsigned n = 0;
+        int r, bad = 0;
+
+        if ((r = list_policy_files(dir, &files)) < 0)
+                return r;
         v = calloc(strv_length(files) + 1, sizeof(*v));
         if (!v)
                 return err_set(ENOMEM, "%s", dir);
         for (char **f = files; f && *f; f++) {
                 r = policy_load(*f, &v[n]);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0)
-                r = policy_check_conflicts(v, n);
-        if (r < 0) {
-                for (unsigned i = 0; i < n; i++)
-                        policy_free(v[i]);
-                free(v);
-                return r;
+                if (r >= 0 && check && (r = check(v[n])) < 0)
+                        policy_free(TAKE_PTR(v[n]));
+                if (r >= 0 && (r = policy_check_conflicts(v, n + 1)) < 0)
+                        policy_free(TAKE_PTR(v[n]));
+                if (r >= 0)
+                        n++;
+                else if (r == -ENOMEM || !on_error) {
+                        policies_free(v, n);
+                        return r;
+                } else {
+                        on_error(err_msg(), userdata);
+                        bad++;
+                }
         }
         *ret = v;
         *ret_n = n;
-        return 0;
+        return bad;
+}
+
+int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
+        int r = policy_load_dir_each(dir, NULL, NULL, NULL, ret, ret_n);
+        return r < 0 ? r : 0;
 }

@@ -82,12 +82,31 @@ const char *policy_key_to_string(enum policy_key k);
 int policy_parse_string(const char *name, const char *text, struct policy **ret);
 void policy_free(struct policy *p);
 
-/* Loads every NAME.policy in dir; the first bad one fails the whole set. */
+/* Loads every NAME.policy in dir, in name order; the first bad one fails
+ * the whole set (gend's start). */
 int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n);
+/* The same, file by file, for a check of the whole set (gend -n): a file
+ * that does not parse, that check (if not NULL) refuses, or that claims a
+ * public port a file before it claims, is reported to on_error with its
+ * message and left out, and the others go on. Returns the number of files
+ * reported, or -errno when dir cannot be read. With on_error NULL it stops
+ * at the first bad file and returns its -errno. */
+typedef int (*policy_check_fn)(const struct policy *p);
+typedef void (*policy_error_fn)(const char *msg, void *userdata);
+int policy_load_dir_each(const char *dir, policy_check_fn check, policy_error_fn on_error,
+                         void *userdata, struct policy ***ret, unsigned *ret_n);
 /* Two services may not claim one public port. */
 int policy_check_conflicts(struct policy *const *p, unsigned n);
 
 bool policy_name_valid(const char *name);
+
+/* validate.c: checks against this host, after parsing, with file:line of
+ * the key: [service] exec and an exec probe are executable regular files
+ * (and so is a script's '#!' interpreter), directory is a directory, user
+ * and group exist, a seccomp profile given by path loads, private-tmp
+ * hides neither program nor directory. Looks at the file system and the
+ * user database; the parser does not. */
+int policy_validate(const struct policy *p);
 
 /* Helpers, exported for the tests and the CLI. Numbers are decimal digits,
  * with an optional '.' and fraction where the unit allows one; no sign,

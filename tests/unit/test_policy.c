@@ -3,9 +3,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
 
 #include "../../policy/policy.h"
@@ -472,6 +476,236 @@ static void test_conflicts(void **state) {
         policy_free(b);
 }
 
+/* Fixtures on the file system for the host checks, made once and removed
+ * in the group teardown, also when a test fails. */
+static char fix[] = "/tmp/gen-unit-policy-XXXXXX";
+static char profile_dir[PATH_MAX];
+
+static void put(const char *name, const char *text, mode_t mode) {
+        char path[PATH_MAX];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", fix, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static int setup_fixtures(void **state) {
+        char path[PATH_MAX + 16];
+        (void)state;
+        if (!mkdtemp(fix) || !realpath("policy/profiles", profile_dir))
+                return -1;
+        put("plain", "data\n", 0644);
+        put("server", "#!/bin/sh\nexit 0\n", 0755);
+        put("no-interp.sh", "#!/nonexistent-gen/php -q\n", 0755);
+        put("empty-interp.sh", "#!   \n", 0755);
+        put("relative-interp.sh", "#!sh\n", 0755);
+        put("bad.profile", "deny\nnot_a_syscall\n", 0644);
+        put("ok.profile", "# mine\ndeny\nkexec_load\n", 0644);
+        snprintf(path, sizeof(path), "%s/subdir", fix);
+        return mkdir(path, 0755);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void)st, (void)flag, (void)ftw;
+        return remove(path);
+}
+
+static int teardown_fixtures(void **state) {
+        (void)state;
+        return fix[strlen(fix) - 1] == 'X' ? 0 : nftw(fix, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Parses and validates text; a want of NULL means both succeed. */
+static void expect_valid(const char *text, const char *want) {
+        struct policy *p = NULL;
+        int r;
+
+        expect_ok(text, &p);
+        r = policy_validate(p);
+        if (!want && r < 0)
+                fail_msg("%s\nrefused: %s", text, err_msg());
+        if (want && (r >= 0 || strcmp(err_msg(), want) != 0))
+                fail_msg("%s\ngot:  %s\nwant: %s", text, r < 0 ? err_msg() : "success", want);
+        policy_free(p);
+}
+
+#define SERVICE(exec) "[service]\nexec = " exec "\n[listen]\nport = 80:1\n"
+
+/* Each check against the host names file:line and key of what will fail. */
+static void test_validate(void **state) {
+        char text[8192], want[8192];
+        (void)state;
+
+        /* exec: missing, a directory, not a regular file, not executable */
+        expect_valid(SERVICE("/nonexistent-gen/server --port 1"),
+                     "web:2: [service] exec: /nonexistent-gen/server: No such file or directory");
+        snprintf(text, sizeof(text), SERVICE("%s/subdir"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/subdir: a directory, not a "
+                 "program", fix);
+        expect_valid(text, want);
+        expect_valid(SERVICE("/dev/null"), "web:2: [service] exec: /dev/null: not a regular file");
+        snprintf(text, sizeof(text), SERVICE("%s/plain"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/plain: not executable (mode "
+                 "0644)", fix);
+        expect_valid(text, want);
+        snprintf(text, sizeof(text), SERVICE("%s/plain/x"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/plain/x: Not a directory", fix);
+        expect_valid(text, want);
+        /* a script whose interpreter is missing fails in execve too */
+        snprintf(text, sizeof(text), SERVICE("%s/no-interp.sh start"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/no-interp.sh: the interpreter "
+                 "of its '#!' line, /nonexistent-gen/php: No such file or directory", fix);
+        expect_valid(text, want);
+        snprintf(text, sizeof(text), SERVICE("%s/empty-interp.sh"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/empty-interp.sh: its '#!' line "
+                 "names no interpreter", fix);
+        expect_valid(text, want);
+        snprintf(text, sizeof(text), SERVICE("%s/relative-interp.sh"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/relative-interp.sh: the "
+                 "interpreter 'sh' of its '#!' line is not an absolute path", fix);
+        expect_valid(text, want);
+
+        /* user and group */
+        expect_valid(SERVICE("/bin/sh") "[service]\nuser = gen-no-such-user\n",
+                     "web:6: [service] user: 'gen-no-such-user': no such user");
+        expect_valid(SERVICE("/bin/sh") "[service]\nuser = root\ngroup = gen-no-such-group\n",
+                     "web:7: [service] group: 'gen-no-such-group': no such group");
+
+        /* directory */
+        expect_valid("[service]\nexec = /bin/sh\ndirectory = /nonexistent-gen/release\n"
+                     "[listen]\nport = 80:1\n",
+                     "web:3: [service] directory: /nonexistent-gen/release: No such file or "
+                     "directory");
+        expect_valid("[service]\nexec = /bin/sh\ndirectory = /bin/sh\n[listen]\nport = 80:1\n",
+                     "web:3: [service] directory: /bin/sh: not a directory");
+
+        /* an exec probe's program */
+        expect_valid(SERVICE("/bin/sh") "[ready]\nprobe = exec /nonexistent-gen/check -q\n",
+                     "web:6: [ready] probe: /nonexistent-gen/check: No such file or directory");
+        expect_valid(SERVICE("/bin/sh") "[ready]\nprobe = exec /etc/passwd\n",
+                     "web:6: [ready] probe: /etc/passwd: not executable (mode 0644)");
+
+        /* a seccomp profile by path must load */
+        expect_valid(SERVICE("/bin/sh") "[sandbox]\nseccomp = /etc/passwd\n",
+                     "web:6: [sandbox] seccomp: /etc/passwd:1: the first line must be 'deny' "
+                     "(listed calls fail with EPERM) or 'allow' (only listed calls work, "
+                     "others fail with ENOSYS)");
+        expect_valid(SERVICE("/bin/sh") "[sandbox]\nseccomp = /nonexistent-gen.profile\n",
+                     "web:6: [sandbox] seccomp: open(/nonexistent-gen.profile): No such file "
+                     "or directory");
+        snprintf(text, sizeof(text), SERVICE("/bin/sh") "[sandbox]\nseccomp = %s/bad.profile\n",
+                 fix);
+        snprintf(want, sizeof(want), "web:6: [sandbox] seccomp: %s/bad.profile:2: unknown "
+                 "system call 'not_a_syscall'", fix);
+        expect_valid(text, want);
+
+        /* private-tmp hides what is below /tmp */
+        snprintf(text, sizeof(text), SERVICE("%s/server") "[sandbox]\nprivate-tmp = yes\n", fix);
+        snprintf(want, sizeof(want), "web:6: [sandbox] private-tmp: yes gives the generation an "
+                 "empty /tmp of its own, which hides the program %s/server ([service] exec, "
+                 "line 2)", fix);
+        expect_valid(text, want);
+        snprintf(text, sizeof(text), "[service]\ndirectory = %s\nexec = /bin/sh\n[listen]\n"
+                 "port = 80:1\n[sandbox]\nprivate-tmp = yes\n", fix);
+        snprintf(want, sizeof(want), "web:7: [sandbox] private-tmp: yes gives the generation an "
+                 "empty /tmp of its own, which hides the directory %s ([service] directory, "
+                 "line 2)", fix);
+        expect_valid(text, want);
+
+        /* all good */
+        expect_valid(SERVICE("/bin/sh -c 'exec server'"), NULL);
+        snprintf(text, sizeof(text), "[service]\nexec = %s/server\ndirectory = %s\nuser = root\n"
+                 "group = root\n[listen]\nport = 80:1\n[ready]\nprobe = exec %s/server\n"
+                 "[sandbox]\nseccomp = %s/ok.profile\n", fix, fix, fix, fix);
+        expect_valid(text, NULL);
+        snprintf(text, sizeof(text), SERVICE("/bin/sh") "[sandbox]\nseccomp = %s/strict.profile\n"
+                 "private-tmp = yes\n", profile_dir);
+        expect_valid(text, NULL);
+        expect_valid(SERVICE("/bin/sh") "[sandbox]\nseccomp = strict\n", NULL);
+}
+
+struct collected {
+        char *msgs[8];
+        unsigned n;
+};
+
+static void collect(const char *msg, void *userdata) {
+        struct collected *c = userdata;
+        assert_true(c->n < ELEMENTSOF(c->msgs));
+        c->msgs[c->n++] = strdup(msg);
+}
+
+/* gend -n: every bad file is reported with its line, the good ones load. */
+static void test_load_dir_each(void **state) {
+        static const struct { const char *name, *text, *want; } files[] = {
+                { "a-good.policy", SERVICE("/bin/sh"), NULL },
+                { "b-missing.policy", SERVICE("/nonexistent-gen/b"),
+                  "b-missing.policy:2: [service] exec: /nonexistent-gen/b: No such file or "
+                  "directory" },
+                { "c-timeout.policy", SERVICE("/bin/sh") "[ready]\ntimeout = 0s\n",
+                  "c-timeout.policy:6: [ready] timeout: '0s' is out of range" },
+                { "d-twice.policy", SERVICE("/bin/sh") "[ready]\ntimeout = 1s\n[drain]\n"
+                  "settle = 0s\n[ready]\ntimeout = 2s\n",
+                  "d-twice.policy:10: [ready] timeout given again (first at line 6)" },
+                { "e-port.policy", "[service]\nexec = /bin/sh\n[listen]\nport = 80:2\n",
+                  "both claim public port 80/tcp" },
+                { "f-good.policy", "[service]\nexec = /bin/sh\n[listen]\nport = 81:2\n", NULL },
+                { "g-user.policy", SERVICE("/bin/sh") "[service]\nuser = gen-no-such-user\n",
+                  "g-user.policy:6: [service] user: 'gen-no-such-user': no such user" },
+        };
+        struct collected c = { .n = 0 };
+        struct policy **v = NULL;
+        unsigned n = 0, w = 0;
+        char dir[64], path[PATH_MAX];
+        (void)state;
+
+        snprintf(dir, sizeof(dir), "%s/etc", fix);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                snprintf(path, sizeof(path), "etc/%s", files[i].name);
+                put(path, files[i].text, 0644);
+        }
+        put("etc/ignored.txt", "not a policy", 0644);
+
+        assert_int_equal(policy_load_dir_each(dir, policy_validate, collect, &c, &v, &n), 5);
+        assert_int_equal(n, 2);
+        assert_string_equal(v[0]->name, "a-good");
+        assert_string_equal(v[1]->name, "f-good");
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                if (!files[i].want)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, files[i].want);
+                const char *want = strchr(files[i].want, ':') ? path : files[i].want;
+                if (!strstr(c.msgs[w], want))
+                        fail_msg("%s: got \"%s\", want \"%s\"", files[i].name, c.msgs[w], want);
+                w++;
+        }
+        assert_int_equal(w, c.n);
+        for (unsigned i = 0; i < c.n; i++)
+                free(c.msgs[i]);
+        for (unsigned i = 0; i < n; i++)
+                policy_free(v[i]);
+        free(v);
+
+        /* gend's start: the first bad file fails the whole set; it does
+         * not look at the host, so b-missing parses, and conflicts. */
+        v = NULL;
+        assert_int_equal(policy_load_dir(dir, &v, &n), -EINVAL);
+        assert_null(v);
+        snprintf(path, sizeof(path), "%s/a-good.policy and %s/b-missing.policy both claim public "
+                 "port 80/tcp", dir, dir);
+        if (strncmp(err_msg(), path, strlen(path)) != 0)
+                fail_msg("got \"%s\", want \"%s...\"", err_msg(), path);
+        /* A directory that cannot be read is an error of its own. */
+        assert_int_equal(policy_load_dir_each("/nonexistent-gen", policy_validate, collect, &c,
+                                              &v, &n), -ENOENT);
+        assert_string_equal(err_msg(), "opendir(/nonexistent-gen): No such file or directory");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good),     cmocka_unit_test(test_defaults),
@@ -480,7 +714,8 @@ int main(void) {
                 cmocka_unit_test(test_conflicts), cmocka_unit_test(test_exec_probe),
                 cmocka_unit_test(test_numbers),  cmocka_unit_test(test_ranges),
                 cmocka_unit_test(test_ranges_ok), cmocka_unit_test(test_duplicates),
-                cmocka_unit_test(test_lines),
+                cmocka_unit_test(test_lines),    cmocka_unit_test(test_validate),
+                cmocka_unit_test(test_load_dir_each),
         };
-        return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+        return cmocka_run_group_tests_name("policy", tests, setup_fixtures, teardown_fixtures);
 }
