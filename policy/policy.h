@@ -1,5 +1,7 @@
-/* The policy language (gen.policy(5)): one INI file per service. Pure:
- * no kernel access, errors returned through err_msg() as "file:line: ...". */
+/* The policy language (gen.policy(5)): one INI file per service. The
+ * parser is pure: no kernel or host access, errors returned through
+ * err_msg() as "file:line: ...". policy_validate (validate.c) is the one
+ * part that looks at the host. */
 #pragma once
 
 #include <stdbool.h>
