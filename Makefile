@@ -24,7 +24,7 @@ B    ?= build
 SAN  := build-san
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-POLICY_SRC  := policy/policy.c policy/parse.c
+POLICY_SRC  := policy/policy.c policy/parse.c policy/validate.c
 SANDBOX_SRC := sandbox/util.c sandbox/naming.c sandbox/cgroup.c sandbox/netns.c \
                sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c
 GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/rules.c \
@@ -47,7 +47,8 @@ $(B)/gen: $(GEN_SRC) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) -o $@ $(GEN_SRC) $(shell pkg-config --libs jansson)
 
 # Unit tests: pure code only, no root.
-UNIT_DEPS_test_policy := policy/policy.c policy/parse.c sandbox/util.c
+UNIT_DEPS_test_policy := policy/policy.c policy/parse.c policy/validate.c sandbox/confine.c \
+                         sandbox/util.c
 UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c

@@ -8,48 +8,118 @@
 
 #include "../sandbox/util.h"
 
+/* The number syntax of the policy language: decimal digits, then, if
+ * max_frac > 0, an optional '.' and 1 to max_frac digits; no sign,
+ * exponent, hex or white space. *ret = number * mult, the fraction
+ * truncated; *ret_end points after the number. -ERANGE past UINT64_MAX. */
+static int parse_number(const char *s, uint64_t mult, unsigned max_frac, const char **ret_end,
+                        uint64_t *ret) {
+        unsigned __int128 x = 0, frac = 0, scale = 1;
+        unsigned k = 0;
+
+        if (!isdigit((unsigned char)*s))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*s); s++) {
+                x = x * 10 + (*s - '0');
+                if (x > UINT64_MAX)
+                        return -ERANGE;
+        }
+        if (*s == '.' && max_frac > 0) {
+                if (!isdigit((unsigned char)s[1]))
+                        return -EINVAL;
+                for (s++; isdigit((unsigned char)*s); s++, k++) {
+                        if (k >= max_frac)
+                                return -EINVAL;
+                        frac = frac * 10 + (*s - '0');
+                        scale *= 10;
+                }
+        }
+        x = x * mult + frac * mult / scale;
+        if (x > UINT64_MAX)
+                return -ERANGE;
+        *ret_end = s;
+        *ret = (uint64_t)x;
+        return 0;
+}
+
+int parse_count(const char *s, uint64_t *ret) {
+        const char *end;
+        uint64_t v;
+        int r = parse_number(s, 1, 0, &end, &v);
+
+        if (r < 0)
+                return r;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int parse_decimal(const char *s, uint64_t mult, unsigned max_frac, uint64_t *ret) {
+        const char *end;
+        uint64_t v;
+        int r = parse_number(s, mult, max_frac, &end, &v);
+
+        if (r < 0)
+                return r;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 int parse_duration(const char *s, uint64_t *ret_usec) {
         static const struct { const char *suffix; uint64_t mult; } units[] = {
                 { "ms", USEC_PER_MSEC }, { "s", USEC_PER_SEC }, { "m", 60 * USEC_PER_SEC },
                 { "min", 60 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
         };
-        char *end;
-        double v;
+        const char *end;
+        uint64_t v;
+        int r;
 
-        if (!isdigit((unsigned char)*s))
-                return -EINVAL;
-        v = strtod(s, &end);
-        if (end == s || v < 0 || v > 1e9)
-                return -EINVAL;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (strcmp(end, units[i].suffix) == 0) {
-                        *ret_usec = (uint64_t)(v * units[i].mult);
-                        return 0;
-                }
+        /* The unit decides the multiplier, so find it first: after the
+         * digits and the fraction. */
+        end = s + strspn(s, "0123456789.");
+        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                const char *e;
+                if (strcmp(end, units[i].suffix) != 0)
+                        continue;
+                r = parse_number(s, units[i].mult, 9, &e, &v);
+                if (r < 0)
+                        return r;
+                if (e != end)
+                        return -EINVAL;
+                *ret_usec = v;
+                return 0;
+        }
         return -EINVAL;
 }
 
 int parse_size(const char *s, uint64_t *ret_bytes) {
-        char *end;
-        double v;
-        uint64_t mult = 1;
+        static const struct { char suffix; unsigned shift; } units[] = {
+                { 'K', 10 }, { 'M', 20 }, { 'G', 30 }, { 'T', 40 },
+        };
+        const char *end = s + strspn(s, "0123456789.");
+        uint64_t v;
+        int r;
 
-        if (!isdigit((unsigned char)*s))
+        if (!*end)      /* bytes: a whole number */
+                return parse_count(s, ret_bytes);
+        if (end[1])
                 return -EINVAL;
-        v = strtod(s, &end);
-        if (end == s || v <= 0)
-                return -EINVAL;
-        switch (*end) {
-        case 0: break;
-        case 'K': case 'k': mult = 1ULL << 10; end++; break;
-        case 'M': case 'm': mult = 1ULL << 20; end++; break;
-        case 'G': case 'g': mult = 1ULL << 30; end++; break;
-        default: return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                const char *e;
+                if (toupper((unsigned char)*end) != units[i].suffix)
+                        continue;
+                r = parse_number(s, 1ULL << units[i].shift, 9, &e, &v);
+                if (r < 0)
+                        return r;
+                if (e != end)
+                        return -EINVAL;
+                *ret_bytes = v;
+                return 0;
         }
-        if (*end || v * mult > 1e18)
-                return -EINVAL;
-        *ret_bytes = (uint64_t)(v * mult);
-        return 0;
+        return -EINVAL;
 }
 
 static int parse_port(const char *s, size_t len, uint16_t *ret) {

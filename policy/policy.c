@@ -16,7 +16,9 @@ struct parse_ctx {
         const char *file;
         unsigned line;
         bool failed;
-        bool seen_exec;
+        bool indented;                  /* this line starts with white space */
+        int prev_key;                   /* the key before, in this section; -1: none */
+        unsigned prev_line;
         const char *text;               /* string input, or NULL */
         FILE *f;
 };
@@ -89,7 +91,7 @@ static int k_port(struct policy *p, const char *v, char *why, size_t n) {
 
 static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
         _cleanup_strv_free_ char **w = NULL;
-        char *end;
+        uint64_t st;
 
         if (split_words(v, &w) < 0)
                 return WHY("empty probe");
@@ -99,9 +101,8 @@ static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
         }
         if (strcmp(w[0], "http") == 0 && strv_length(w) == 4 && strcmp(w[1], "GET") == 0 &&
             w[2][0] == '/') {
-                long st = strtol(w[3], &end, 10);
-                if (*end || st < 100 || st > 599)
-                        return WHY("'%s' is not an HTTP status", w[3]);
+                if (parse_count(w[3], &st) < 0 || st < 100 || st > 599)
+                        return WHY("'%s' is not an HTTP status (100 to 599)", w[3]);
                 p->probe = PROBE_HTTP;
                 p->probe_status = (int)st;
                 return set_string(&p->probe_path, w[2]);
@@ -118,25 +119,43 @@ static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
         return WHY("must be 'tcp', 'http GET /PATH STATUS' or 'exec /PATH [ARGS]', not '%s'", v);
 }
 
-#define DURATION_KEY(fn, field)                                                         \
-        static int fn(struct policy *p, const char *v, char *why, size_t n) {           \
-                if (parse_duration(v, &p->field) < 0)                                   \
-                        return WHY("'%s' is not a duration (use e.g. 200ms, 10s, 2m)", v); \
-                return 0;                                                               \
-        }
-DURATION_KEY(k_ready_timeout, ready_timeout_usec)
-DURATION_KEY(k_settle, settle_usec)
-DURATION_KEY(k_drain_timeout, drain_timeout_usec)
+static int duration_key(const char *v, uint64_t min, uint64_t max, const char *range,
+                        uint64_t *ret, char *why, size_t n) {
+        uint64_t x;
+        int r = parse_duration(v, &x);
 
-static int parse_count(const char *v, uint64_t max, uint64_t *ret) {
-        char *end;
-        unsigned long long x;
-        if (!isdigit((unsigned char)*v))
-                return -EINVAL;
-        errno = 0;
-        x = strtoull(v, &end, 10);
-        if (errno || *end || x > max)
-                return -EINVAL;
+        if (r == -EINVAL)
+                return WHY("'%s' is not a duration (use e.g. 200ms, 10s, 2m): digits, an "
+                           "optional .fraction and a unit ms, s, m, min or h, without sign, "
+                           "exponent or spaces; %s", v, range);
+        if (r < 0 || x < min || x > max)
+                return WHY("'%s' is out of range: %s", v, range);
+        *ret = x;
+        return 0;
+}
+
+static int k_ready_timeout(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, 1, READY_TIMEOUT_MAX_USEC, "more than 0, at most 1h",
+                            &p->ready_timeout_usec, why, n);
+}
+
+static int k_settle(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, 0, SETTLE_MAX_USEC, "0 to 10m", &p->settle_usec, why, n);
+}
+
+static int k_drain_timeout(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, 1, DRAIN_TIMEOUT_MAX_USEC, "more than 0, at most 24h",
+                            &p->drain_timeout_usec, why, n);
+}
+
+/* A whole number from min to max: digits only. */
+static int count_key(const char *v, uint64_t min, uint64_t max, const char *what, uint64_t *ret,
+                     char *why, size_t n) {
+        uint64_t x;
+
+        if (parse_count(v, &x) < 0 || x < min || x > max)
+                return WHY("must be a number of %s from %llu to %llu (digits only), not '%s'",
+                           what, (unsigned long long)min, (unsigned long long)max, v);
         *ret = x;
         return 0;
 }
@@ -147,8 +166,9 @@ static int k_quiet(struct policy *p, const char *v, char *why, size_t n) {
                 p->quiet_procs = QUIET_BASELINE;
                 return 0;
         }
-        if (parse_count(v, 1000000, &x) < 0)
-                return WHY("must be 'baseline' or a number of processes, not '%s'", v);
+        if (parse_count(v, &x) < 0 || x > 1000000)
+                return WHY("must be 'baseline' or a number of processes from 0 to 1000000, "
+                           "not '%s'", v);
         p->quiet_procs = (int)x;
         return 0;
 }
@@ -160,44 +180,45 @@ static int k_stop_signal(struct policy *p, const char *v, char *why, size_t n) {
         return 0;
 }
 
+/* Sizes: whole bytes, or digits with an optional fraction and K, M, G, T. */
+#define SIZE_SYNTAX "bytes, or a number with an optional .fraction and K, M, G or T"
+
 static int k_memory(struct policy *p, const char *v, char *why, size_t n) {
-        if (parse_size(v, &p->memory_max) < 0 || p->memory_max < (4ULL << 20))
-                return WHY("must be a size of at least 4M (e.g. 512M, 2G), not '%s'", v);
+        uint64_t x;
+        if (parse_size(v, &x) < 0 || x < (4ULL << 20) || x > POLICY_SIZE_MAX)
+                return WHY("must be a size of at least 4M and at most 64T (" SIZE_SYNTAX
+                           ", e.g. 512M, 1.5G), not '%s'", v);
+        p->memory_max = x;
         return 0;
 }
 
 static int k_pids(struct policy *p, const char *v, char *why, size_t n) {
-        if (parse_count(v, 4194304, &p->pids_max) < 0 || p->pids_max == 0)
-                return WHY("must be a number of processes >= 1, not '%s'", v);
-        return 0;
+        return count_key(v, 1, 4194304, "processes", &p->pids_max, why, n);
 }
 
 static int k_cpu(struct policy *p, const char *v, char *why, size_t n) {
-        char *end;
-        double c = strtod(v, &end);
-        if (end == v || *end || c < 0.01 || c > 4096)
-                return WHY("must be a number of CPUs such as 0.5 or 2, not '%s'", v);
-        p->cpu_milli = (uint64_t)(c * 1000 + 0.5);
+        uint64_t milli;
+        if (parse_decimal(v, 1000, 3, &milli) < 0 || milli < 10 || milli > 4096000)
+                return WHY("must be a number of CPUs from 0.01 to 4096 with at most 3 decimals, "
+                           "such as 0.5 or 2, not '%s'", v);
+        p->cpu_milli = milli;
         return 0;
 }
 
 static int k_nofile(struct policy *p, const char *v, char *why, size_t n) {
-        if (parse_count(v, 1 << 20, &p->nofile) < 0 || p->nofile < 16)
-                return WHY("must be a number of files from 16 to 1048576, not '%s'", v);
-        return 0;
+        return count_key(v, 16, 1 << 20, "files", &p->nofile, why, n);
 }
 
 static int k_nproc(struct policy *p, const char *v, char *why, size_t n) {
-        if (parse_count(v, 4194304, &p->nproc) < 0 || p->nproc == 0)
-                return WHY("must be a number of processes >= 1, not '%s'", v);
-        return 0;
+        return count_key(v, 1, 4194304, "processes", &p->nproc, why, n);
 }
 
 static int k_core(struct policy *p, const char *v, char *why, size_t n) {
-        if (strcmp(v, "0") == 0)
-                p->core = 0;
-        else if (parse_size(v, &p->core) < 0)
-                return WHY("must be 0 or a size (e.g. 512M), not '%s'", v);
+        uint64_t x;
+        if (parse_size(v, &x) < 0 || x > POLICY_SIZE_MAX)
+                return WHY("must be 0 or a size of at most 64T (" SIZE_SYNTAX ", e.g. 512M), "
+                           "not '%s'", v);
+        p->core = x;
         p->core_set = true;
         return 0;
 }
@@ -253,34 +274,41 @@ static int k_seccomp(struct policy *p, const char *v, char *why, size_t n) {
 }
 
 static const struct key_def {
-        const char *section, *key;
+        const char *section, *key, *name;
         key_parser parse;
         bool repeatable;
-} keys[] = {
-        { "service", "exec", k_exec, false },
-        { "service", "directory", k_directory, false },
-        { "service", "user", k_user, false },
-        { "service", "group", k_group, false },
-        { "service", "environment", k_environment, true },
-        { "listen", "port", k_port, true },
-        { "ready", "probe", k_probe, false },
-        { "ready", "timeout", k_ready_timeout, false },
-        { "drain", "quiet-procs", k_quiet, false },
-        { "drain", "settle", k_settle, false },
-        { "drain", "stop-signal", k_stop_signal, false },
-        { "drain", "timeout", k_drain_timeout, false },
-        { "limits", "memory", k_memory, false },
-        { "limits", "pids", k_pids, false },
-        { "limits", "cpu", k_cpu, false },
-        { "limits", "nofile", k_nofile, false },
-        { "limits", "nproc", k_nproc, false },
-        { "limits", "core", k_core, false },
-        { "sandbox", "capabilities", k_capabilities, false },
-        { "sandbox", "seccomp", k_seccomp, false },
-        { "sandbox", "uts", k_uts, false },
-        { "sandbox", "ipc", k_ipc, false },
-        { "sandbox", "private-tmp", k_private_tmp, false },
+} keys[_KEY_MAX] = {
+#define K(s, k, fn, rep) { s, k, "[" s "] " k, fn, rep }
+        [KEY_EXEC] = K("service", "exec", k_exec, false),
+        [KEY_DIRECTORY] = K("service", "directory", k_directory, false),
+        [KEY_USER] = K("service", "user", k_user, false),
+        [KEY_GROUP] = K("service", "group", k_group, false),
+        [KEY_ENVIRONMENT] = K("service", "environment", k_environment, true),
+        [KEY_PORT] = K("listen", "port", k_port, true),
+        [KEY_PROBE] = K("ready", "probe", k_probe, false),
+        [KEY_READY_TIMEOUT] = K("ready", "timeout", k_ready_timeout, false),
+        [KEY_QUIET_PROCS] = K("drain", "quiet-procs", k_quiet, false),
+        [KEY_SETTLE] = K("drain", "settle", k_settle, false),
+        [KEY_STOP_SIGNAL] = K("drain", "stop-signal", k_stop_signal, false),
+        [KEY_DRAIN_TIMEOUT] = K("drain", "timeout", k_drain_timeout, false),
+        [KEY_MEMORY] = K("limits", "memory", k_memory, false),
+        [KEY_PIDS] = K("limits", "pids", k_pids, false),
+        [KEY_CPU] = K("limits", "cpu", k_cpu, false),
+        [KEY_NOFILE] = K("limits", "nofile", k_nofile, false),
+        [KEY_NPROC] = K("limits", "nproc", k_nproc, false),
+        [KEY_CORE] = K("limits", "core", k_core, false),
+        [KEY_CAPABILITIES] = K("sandbox", "capabilities", k_capabilities, false),
+        [KEY_SECCOMP] = K("sandbox", "seccomp", k_seccomp, false),
+        [KEY_UTS] = K("sandbox", "uts", k_uts, false),
+        [KEY_IPC] = K("sandbox", "ipc", k_ipc, false),
+        [KEY_PRIVATE_TMP] = K("sandbox", "private-tmp", k_private_tmp, false),
 };
+
+#undef K
+
+const char *policy_key_to_string(enum policy_key k) {
+        return (unsigned)k < _KEY_MAX ? keys[k].name : NULL;
+}
 
 static void fail(struct parse_ctx *c, const char *fmt, ...) _printf_(2, 3);
 static void fail(struct parse_ctx *c, const char *fmt, ...) {
@@ -305,10 +333,41 @@ static void allowed_keys(const char *section, char *buf, size_t n) {
                                          used ? ", " : "", keys[i].key);
 }
 
+static int handle_key(struct parse_ctx *c, enum policy_key k, const char *v) {
+        const char *name = policy_key_to_string(k);
+        char why[512] = "";
+        int r;
+
+        /* inih hands an indented line on as more of the value before it. */
+        if (c->indented && c->prev_key == (int)k) {
+                fail(c, "%s: this line starts with white space, so it would continue the value "
+                     "of line %u; a value is one line: remove the indentation", name, c->prev_line);
+                return 0;
+        }
+        c->prev_key = k;
+        c->prev_line = c->line;
+        if (c->p->line[k] && !keys[k].repeatable) {
+                fail(c, "%s given again (first at line %u)", name, c->p->line[k]);
+                return 0;
+        }
+        if (!c->p->line[k])
+                c->p->line[k] = c->line;
+        if (!*v) {
+                fail(c, "%s: empty value", name);
+                return 0;
+        }
+        r = keys[k].parse(c->p, v, why, sizeof(why));
+        if (r == -ENOMEM)
+                fail(c, "out of memory");
+        else if (r < 0)
+                fail(c, "%s: %s", name, why);
+        return r < 0 ? 0 : 1;
+}
+
 static int handler(void *user, const char *section, const char *key, const char *value) {
         struct parse_ctx *c = user;
         _cleanup_free_ char *v = strdup(value);
-        char why[512] = "", allowed[256];
+        char allowed[256];
         bool section_known = false;
 
         if (!v)
@@ -328,18 +387,7 @@ static int handler(void *user, const char *section, const char *key, const char 
                 section_known = true;
                 if (strcmp(keys[i].key, key) != 0)
                         continue;
-                if (!*v) {
-                        fail(c, "[%s] %s: empty value", section, key);
-                        return 0;
-                }
-                if (keys[i].parse == k_exec)
-                        c->seen_exec = true;
-                int r = keys[i].parse(c->p, v, why, sizeof(why));
-                if (r == -ENOMEM)
-                        fail(c, "out of memory");
-                else if (r < 0)
-                        fail(c, "[%s] %s: %s", section, key, why);
-                return r < 0 ? 0 : 1;
+                return handle_key(c, i, v);
         }
         if (!section_known)
                 fail(c, "unknown section [%s] (allowed: service, listen, ready, drain, limits, "
@@ -373,8 +421,12 @@ static char *reader(char *str, int num, void *stream) {
                 c->text += len;
                 r = str;
         }
-        if (r)
+        if (r) {
                 c->line++;
+                c->indented = r[0] == ' ' || r[0] == '\t';
+                if (r[strspn(r, " \t")] == '[')
+                        c->prev_key = -1;
+        }
         return r;
 }
 
@@ -427,7 +479,7 @@ static int parse_common(struct parse_ctx *c, const char *name, struct policy **r
         }
         if (r < 0 && !c->failed)
                 fail(c, "cannot read the file");
-        if (!c->failed && !c->seen_exec)
+        if (!c->failed && !c->p->line[KEY_EXEC])
                 fail(c, "[service] exec is missing: say what to run");
         if (!c->failed && c->p->n_ports == 0)
                 fail(c, "[listen] port is missing: say which public port goes to which port "
@@ -441,13 +493,13 @@ static int parse_common(struct parse_ctx *c, const char *name, struct policy **r
 }
 
 int policy_parse_string(const char *name, const char *text, struct policy **ret) {
-        struct parse_ctx c = { .file = name, .text = text };
+        struct parse_ctx c = { .file = name, .text = text, .prev_key = -1 };
         return parse_common(&c, name, ret);
 }
 
 int policy_load(const char *path, struct policy **ret) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
-        struct parse_ctx c = { .file = path, .f = f };
+        struct parse_ctx c = { .file = path, .f = f, .prev_key = -1 };
         const char *base = strrchr(path, '/');
         _cleanup_free_ char *name = NULL;
         size_t len;
@@ -511,13 +563,11 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
+/* The NAME.policy files of dir, in name order (NULL when there are none). */
+static int list_policy_files(const char *dir, char ***ret) {
         _cleanup_strv_free_ char **files = NULL;
-        struct policy **v = NULL;
-        unsigned n = 0;
         DIR *d = opendir(dir);
         struct dirent *de;
-        int r = 0;
 
         if (!d)
                 return err_set(errno, "opendir(%s)", dir);
@@ -534,24 +584,51 @@ int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
         closedir(d);
         if (files)
                 qsort(files, strv_length(files), sizeof(char *), cmp_str);
+        *ret = TAKE_PTR(files);
+        return 0;
+}
+
+static void policies_free(struct policy **v, unsigned n) {
+        for (unsigned i = 0; i < n; i++)
+                policy_free(v[i]);
+        free(v);
+}
+
+/* on_error NULL: the first bad file fails the whole set. */
+int policy_load_dir_each(const char *dir, policy_check_fn check, policy_error_fn on_error,
+                         void *userdata, struct policy ***ret, unsigned *ret_n) {
+        _cleanup_strv_free_ char **files = NULL;
+        struct policy **v;
+        unsigned n = 0;
+        int r, bad = 0;
+
+        if ((r = list_policy_files(dir, &files)) < 0)
+                return r;
         v = calloc(strv_length(files) + 1, sizeof(*v));
         if (!v)
                 return err_set(ENOMEM, "%s", dir);
         for (char **f = files; f && *f; f++) {
                 r = policy_load(*f, &v[n]);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0)
-                r = policy_check_conflicts(v, n);
-        if (r < 0) {
-                for (unsigned i = 0; i < n; i++)
-                        policy_free(v[i]);
-                free(v);
-                return r;
+                if (r >= 0 && check && (r = check(v[n])) < 0)
+                        policy_free(TAKE_PTR(v[n]));
+                if (r >= 0 && (r = policy_check_conflicts(v, n + 1)) < 0)
+                        policy_free(TAKE_PTR(v[n]));
+                if (r >= 0)
+                        n++;
+                else if (r == -ENOMEM || !on_error) {
+                        policies_free(v, n);
+                        return r;
+                } else {
+                        on_error(err_msg(), userdata);
+                        bad++;
+                }
         }
         *ret = v;
         *ret_n = n;
-        return 0;
+        return bad;
+}
+
+int policy_load_dir(const char *dir, struct policy ***ret, unsigned *ret_n) {
+        int r = policy_load_dir_each(dir, NULL, NULL, NULL, ret, ret_n);
+        return r < 0 ? r : 0;
 }

@@ -37,10 +37,18 @@ static void usage(FILE *f) {
                 "  -P DIR   seccomp profiles, default " GEN_PROFILE_DIR "\n");
 }
 
+static void print_policy_error(const char *msg, void *userdata) {
+        (void)userdata;
+        fprintf(stderr, "gend: %s\n", msg);
+}
+
 static int load_policies(struct gend *d, bool check_only) {
         struct policy **v;
         unsigned n;
-        int r = policy_load_dir(d->config_dir, &v, &n);
+        /* -n checks every file, against this host too, and reports each bad one. */
+        int r = check_only ? policy_load_dir_each(d->config_dir, policy_validate,
+                                                  print_policy_error, NULL, &v, &n)
+                           : policy_load_dir(d->config_dir, &v, &n);
 
         if (r < 0) {
                 fprintf(stderr, "gend: %s\n", err_msg());
@@ -51,7 +59,11 @@ static int load_policies(struct gend *d, bool check_only) {
                 for (unsigned i = 0; i < n; i++)
                         printf("%s%s", i ? ", " : ": ", v[i]->name);
                 printf("\n");
+                if (r > 0)
+                        fprintf(stderr, "gend: %d polic%s in %s with errors\n", r,
+                                r == 1 ? "y" : "ies", d->config_dir);
         }
+        int bad = r;
         for (unsigned i = 0; i < n; i++) {
                 struct service *s;
                 if ((r = service_add(d, v[i]->name, v[i], &s)) < 0) {
@@ -61,7 +73,7 @@ static int load_policies(struct gend *d, bool check_only) {
                 }
         }
         free(v);
-        return r;
+        return r < 0 ? r : bad > 0 ? -EINVAL : 0;
 }
 
 static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {

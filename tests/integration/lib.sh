@@ -158,13 +158,23 @@ run_netns() {
 	ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^gen-(t$RUN|$SVC)[a-z]*-[0-9a-z]+\$"
 }
 
-write_policy() {  # NAME [extra lines...]
-	local name=$1; shift
+write_policy() {  # NAME [extra lines...]: an extra key replaces its default
+	local name=$1 sec= l k; shift
+	local -A given=()
+	for l in "$@"; do
+		case $l in
+		\[*\]) sec=$l ;;
+		*=*) k=${l%%=*}; given["$sec ${k// /}"]=1 ;;
+		esac
+	done
+	policy_default() { [ -n "${given[$1 $2]:-}" ] || printf '%s = %s\n' "$2" "$3"; }
 	{
-		printf '[service]\nexec = %s/sample\nenvironment = SAMPLE_MARKERS=%s/markers\n' "$TOOLS" "$T"
+		printf '[service]\n'; policy_default '[service]' exec "$TOOLS/sample"
+		printf 'environment = SAMPLE_MARKERS=%s/markers\n' "$T"
 		printf '[listen]\nport = %s:%s/tcp\n' "${POLICY_PORT:-$PORT}" "${INNER_PORT:-9501}"
-		printf '[ready]\nprobe = http GET /health 200\ntimeout = 3s\n'
-		printf '[drain]\nsettle = 200ms\ntimeout = 30s\n'
+		printf '[ready]\n'; policy_default '[ready]' probe 'http GET /health 200'
+		policy_default '[ready]' timeout 3s
+		printf '[drain]\n'; policy_default '[drain]' settle 200ms; policy_default '[drain]' timeout 30s
 		for l in "$@"; do printf '%s\n' "$l"; done
 	} > "$T/etc/$name.policy"
 }
