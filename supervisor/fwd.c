@@ -30,6 +30,7 @@ struct fwd {
         size_t err_len;
         sd_event_source *err_io, *timer, *defer;
         char *hold;
+        uint64_t timeout_usec;
 };
 
 static const char *const search_path[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
@@ -136,6 +137,29 @@ static int run_blocking(struct fwd *f, char *const argv[], const char *input, ch
         return 0;
 }
 
+static void fwd_set_hold(struct fwd *f, const char *path);
+
+/* For the tests' races only, each said in the log: GEN_TEST_HOLD_RULES=FILE
+ * (transactions wait while FILE exists), GEN_TEST_IPTABLES_RESTORE=PATH (a
+ * stand-in), GEN_TEST_RULES_TIMEOUT_MS=N. */
+static void test_hooks(struct fwd *f) {
+        const char *hold = getenv("GEN_TEST_HOLD_RULES"), *restore =
+                getenv("GEN_TEST_IPTABLES_RESTORE"), *timeout = getenv("GEN_TEST_RULES_TIMEOUT_MS");
+
+        if (hold && *hold) {
+                fwd_set_hold(f, hold);
+                log_warn("test hook: rule transactions wait while %s exists", hold);
+        }
+        if (restore && *restore && strlen(restore) < sizeof(f->restore)) {
+                snprintf(f->restore, sizeof(f->restore), "%s", restore);
+                log_warn("test hook: rule transactions run %s", restore);
+        }
+        if (timeout && atoi(timeout) > 0) {
+                f->timeout_usec = (uint64_t)atoi(timeout) * USEC_PER_MSEC;
+                log_warn("test hook: rule transactions time out after %s ms", timeout);
+        }
+}
+
 int fwd_new(sd_event *e, struct fwd **ret) {
         struct fwd *f = calloc(1, sizeof(*f));
         int r;
@@ -149,6 +173,8 @@ int fwd_new(sd_event *e, struct fwd **ret) {
                 fwd_free(f);
                 return r;
         }
+        f->timeout_usec = TIMEOUT_USEC;
+        test_hooks(f);
         log_info("iptables helpers: %s, %s", f->restore, f->save);
         *ret = f;
         return 0;
@@ -187,7 +213,7 @@ void fwd_free(struct fwd *f) {
         free(f);
 }
 
-void fwd_set_hold(struct fwd *f, const char *path) {
+static void fwd_set_hold(struct fwd *f, const char *path) {
         free(f->hold);
         f->hold = path ? strdup(path) : NULL;
 }
@@ -250,8 +276,10 @@ static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         kill(f->pid, SIGKILL);          /* reaped as an unknown pid */
         f->pid = 0;
         on_err(NULL, f->err_fd, 0, f);
-        snprintf(msg, sizeof(msg), "iptables-restore (%s) did not finish within %llu s; killed%s%s",
-                 f->head->what, TIMEOUT_USEC / USEC_PER_SEC, f->err_len ? ": " : "", f->err);
+        char took[32];
+        format_duration(took, sizeof(took), f->timeout_usec);
+        snprintf(msg, sizeof(msg), "iptables-restore (%s) did not finish within %s; killed%s%s",
+                 f->head->what, took, f->err_len ? ": " : "", f->err);
         attempt_close(f);
         finish(f, -ETIMEDOUT, msg);
         return 0;
@@ -282,8 +310,8 @@ static int start(struct fwd *f, struct job *j) {
         f->err_len = 0;
         f->err[0] = 0;
         if ((r = sd_event_add_io(f->event, &f->err_io, f->err_fd, EPOLLIN, on_err, f)) < 0 ||
-            (r = sd_event_add_time_relative(f->event, &f->timer, CLOCK_MONOTONIC, TIMEOUT_USEC, 0,
-                                            on_timeout, f)) < 0)
+            (r = sd_event_add_time_relative(f->event, &f->timer, CLOCK_MONOTONIC, f->timeout_usec,
+                                            0, on_timeout, f)) < 0)
                 log_warn("iptables-restore (%s): sd-event: %s; no time limit", j->what,
                          strerror(-r));
         return 0;

@@ -27,5 +27,3 @@ int fwd_submit(struct fwd *f, const char *what, const char *text, fwd_done_t don
 int fwd_apply_now(struct fwd *f, const char *what, const char *text);
 /* The SIGCHLD reaper hands every exited pid here first. */
 bool fwd_child_exited(struct fwd *f, pid_t pid, int status);
-/* Tests: while this file exists, transactions wait before they start. */
-void fwd_set_hold(struct fwd *f, const char *path);

@@ -283,8 +283,6 @@ static int setup(struct gend *d) {
                 return err_setx(-r, "sd-event setup: %s", strerror(-r));
         if ((r = fwd_new(d->event, &d->fwd)) < 0)
                 return r;
-        if (getenv("GEN_TEST_HOLD_RULES"))
-                fwd_set_hold(d->fwd, getenv("GEN_TEST_HOLD_RULES"));
         if ((r = ct_open(&d->ct)) < 0)
                 return r;
         d->n_blocks = pool_blocks(&d->base.pool);
