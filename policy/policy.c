@@ -160,6 +160,28 @@ static int count_key(const char *v, uint64_t min, uint64_t max, const char *what
         return 0;
 }
 
+static int k_restart(struct policy *p, const char *v, char *why, size_t n) {
+        if (strcmp(v, "no") == 0)
+                p->restart = false;
+        else if (strcmp(v, "on-failure") == 0)
+                p->restart = true;
+        else
+                return WHY("must be 'no' or 'on-failure', not '%s'", v);
+        return 0;
+}
+
+static int k_restart_delay(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, 0, 600 * USEC_PER_SEC, "0 to 10m", &p->restart_delay_usec, why, n);
+}
+
+static int k_restart_burst(struct policy *p, const char *v, char *why, size_t n) {
+        uint64_t x;
+        int r = count_key(v, 1, 1000, "restarts", &x, why, n);
+        if (r >= 0)
+                p->restart_burst = (unsigned)x;
+        return r;
+}
+
 static int k_quiet(struct policy *p, const char *v, char *why, size_t n) {
         uint64_t x;
         if (strcmp(v, "baseline") == 0) {
@@ -284,6 +306,9 @@ static const struct key_def {
         [KEY_USER] = K("service", "user", k_user, false),
         [KEY_GROUP] = K("service", "group", k_group, false),
         [KEY_ENVIRONMENT] = K("service", "environment", k_environment, true),
+        [KEY_RESTART] = K("service", "restart", k_restart, false),
+        [KEY_RESTART_DELAY] = K("service", "restart-delay", k_restart_delay, false),
+        [KEY_RESTART_BURST] = K("service", "restart-burst", k_restart_burst, false),
         [KEY_PORT] = K("listen", "port", k_port, true),
         [KEY_PROBE] = K("ready", "probe", k_probe, false),
         [KEY_READY_TIMEOUT] = K("ready", "timeout", k_ready_timeout, false),
@@ -446,6 +471,8 @@ static struct policy *policy_new(const char *name, const char *path) {
         if (!p)
                 return NULL;
         p->refs = 1;
+        p->restart_delay_usec = USEC_PER_SEC;
+        p->restart_burst = 5;
         p->name = strdup(name);
         p->path = strdup(path);
         p->probe = PROBE_TCP;

@@ -23,6 +23,7 @@ struct port_map {
 /* Every key of the language, for the line table of struct policy. */
 enum policy_key {
         KEY_EXEC, KEY_DIRECTORY, KEY_USER, KEY_GROUP, KEY_ENVIRONMENT,
+        KEY_RESTART, KEY_RESTART_DELAY, KEY_RESTART_BURST,
         KEY_PORT,
         KEY_PROBE, KEY_READY_TIMEOUT,
         KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
@@ -47,6 +48,9 @@ struct policy {
         char *user;                     /* NULL: root */
         char *group;
         char **env;                     /* KEY=VALUE */
+        bool restart;                   /* on-failure: a crashed active one is replaced */
+        uint64_t restart_delay_usec;    /* before the first restart; doubles, to 1 min */
+        unsigned restart_burst;         /* at most this many restarts in 10 min */
 
         struct port_map ports[POLICY_PORTS_MAX];
         unsigned n_ports;

@@ -331,6 +331,8 @@ static json_t *gen_json(struct generation *g) {
         if (g->has_veth)
                 json_object_set_new(j, "veth", json_string(g->veth));
         json_object_set_new(j, "adopted", json_boolean(g->adopted));
+        if (g->restart_of)
+                json_object_set_new(j, "restart_of", json_integer(g->restart_of));
         json_object_set_new(j, "oom_kills", json_integer(g->oom_kills));
         json_object_set_new(j, "pids_refused", json_integer(g->pids_refused));
         if (g->state == GEN_DRAINING) {
@@ -357,9 +359,10 @@ static json_t *service_json(struct service *s) {
                          proto_to_string(pm[i].proto));
                 json_array_append_new(ports, json_string(port));
         }
-        return json_pack("{s:s,s:i,s:o,s:o,s:o}", "service", s->name, "active",
+        return json_pack("{s:s,s:i,s:o,s:o,s:o,s:i}", "service", s->name, "active",
                          s->active ? (int)s->active->n : 0, "ports", ports, "generations", gens,
-                         "policy", s->policy ? json_string(s->policy->path) : json_null());
+                         "policy", s->policy ? json_string(s->policy->path) : json_null(),
+                         "restarts", (int)s->restarts);
 }
 
 static void do_list(struct client *c, json_t *req) {

@@ -209,10 +209,14 @@ static void print_table(json_t *services, bool detail) {
                         json_array_foreach(json_object_get(s, "ports"), k, p)
                                 printf(" %s", json_string_value(p));
                         json_int_t a = json_integer_value(json_object_get(s, "active"));
+                        json_int_t rs = json_integer_value(json_object_get(s, "restarts"));
                         if (a)
                                 printf("\n  active: generation %lld\n", (long long)a);
                         else
                                 printf("\n  active: none (not serving)\n");
+                        if (rs)
+                                printf("  restarts: %lld (a crashed active generation replaced)\n",
+                                       (long long)rs);
                         printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN",
                                "STATE", "PID", "PROCS", "CONNS", "AGE", "ADDRESS");
                 }
@@ -244,6 +248,10 @@ static void print_table(json_t *services, bool detail) {
                                 printf("           limits hit: %lld OOM kill%s, %lld fork%s refused "
                                        "at the pids limit\n", (long long)oom, oom == 1 ? "" : "s",
                                        (long long)pids, pids == 1 ? "" : "s");
+                        json_int_t ro = json_integer_value(json_object_get(g, "restart_of"));
+                        if (ro)
+                                printf("           restarted: replaced crashed generation %lld\n",
+                                       (long long)ro);
                         const char *why = json_string_value(json_object_get(g, "failure"));
                         if (why)
                                 printf("           %s\n", why);

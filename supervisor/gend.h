@@ -32,6 +32,7 @@ struct generation {
         sd_event_source *pidfd_watch;   /* adopted: not gend's child */
         int exit_status;                /* wait status, -1: not known */
         bool adopted;
+        unsigned restart_of;            /* the crashed generation it replaced, 0: none */
 
         unsigned block;                 /* address block in the pool */
         bool has_block;
@@ -82,6 +83,12 @@ struct service {
         struct port_map rule_ports[POLICY_PORTS_MAX]; /* the ports it forwards */
         unsigned n_rule_ports;
         struct job *jobs;               /* queue: the head runs */
+        /* [service] restart = on-failure */
+        sd_event_source *restart_timer;
+        unsigned restarts;              /* in all, for gen list */
+        unsigned restarts_in_window;
+        uint64_t window_start;
+        unsigned crashed;               /* the generation a pending restart replaces */
 };
 
 /* What the lifecycle tells whoever listens (control.c): structured, so

@@ -25,6 +25,7 @@ struct job {
         bool no_switch, force, now;
         uint64_t timeout_usec;
         unsigned n;                     /* the generation it is about */
+        unsigned restart_of;
         bool was_draining;              /* switch: the target drained before */
         struct probe *probe;
         char error[1024];               /* kept for the end of a restore */
@@ -295,6 +296,7 @@ static void start_new(struct job *j) {
                 return;
         }
         j->n = g->n;
+        g->restart_of = j->restart_of;
         j->step = STEP_WAIT_READY;
         /* A failure leaves it failing: the answer comes once it is removed. */
         gen_start(g, j->dir);
@@ -460,6 +462,7 @@ int job_submit(struct service *s, const struct job_request *req, job_done_t done
         j->force = req->force;
         j->now = req->now;
         j->timeout_usec = req->timeout_usec;
+        j->restart_of = req->restart_of;
         j->done = done;
         j->userdata = userdata;
         for (tail = &s->jobs; *tail; tail = &(*tail)->next)
@@ -472,14 +475,81 @@ int job_submit(struct service *s, const struct job_request *req, job_done_t done
         return 0;
 }
 
+#define RESTART_WINDOW_USEC (600 * USEC_PER_SEC)
+#define RESTART_DELAY_MAX_USEC (60 * USEC_PER_SEC)
+
+static void on_restarted(void *userdata, const struct job_result *res) {
+        struct service *s = userdata;
+        if (res->r >= 0)
+                log_info("%s: generation %u replaced crashed generation %u", s->name, res->n,
+                         s->crashed);
+        /* a failure was said by the job itself */
+}
+
+static int on_restart_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        struct service *s = userdata;
+        (void)usec;
+
+        s->restart_timer = sd_event_source_disable_unref(s->restart_timer);
+        (void)src;
+        if (s->active || !s->policy) {
+                log_info("%s: restart of crashed generation %u not needed: %s", s->name,
+                         s->crashed, s->active ? "another generation is active" : "its policy is gone");
+                return 0;
+        }
+        if (job_submit(s, &(struct job_request){ .type = JOB_NEW, .restart_of = s->crashed },
+                       on_restarted, s, NULL) < 0)
+                log_error("%s: cannot queue a restart: %s", s->name, err_msg());
+        return 0;
+}
+
+/* [service] restart = on-failure: a new generation behind the same ports,
+ * after a delay that doubles with each restart in the window, at most
+ * restart-burst in 10 min (systemd's Restart= and StartLimitBurst=). */
+static void plan_restart(struct service *s, struct generation *crashed) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC), delay;
+        char d[32];
+
+        if (!s->policy || !s->policy->restart || s->restart_timer)
+                return;
+        if (!s->window_start || now - s->window_start > RESTART_WINDOW_USEC) {
+                s->window_start = now;
+                s->restarts_in_window = 0;
+        }
+        if (s->restarts_in_window >= s->policy->restart_burst) {
+                log_error("%s: generation %u crashed; not restarting: %u restarts in 10 min "
+                          "already (restart-burst); no generation of %s is serving", s->name,
+                          crashed->n, s->restarts_in_window, s->name);
+                return;
+        }
+        delay = s->policy->restart_delay_usec << (s->restarts_in_window < 6 ? s->restarts_in_window : 6);
+        if (delay > RESTART_DELAY_MAX_USEC)
+                delay = RESTART_DELAY_MAX_USEC;
+        s->restarts_in_window++;
+        s->restarts++;
+        s->crashed = crashed->n;
+        if (sd_event_add_time_relative(s->d->event, &s->restart_timer, CLOCK_MONOTONIC, delay, 1000,
+                                       on_restart_timer, s) < 0) {
+                log_error("%s: cannot arm the restart timer", s->name);
+                return;
+        }
+        log_warn("%s: generation %u crashed; a new generation in %s (restart %u of at most %u "
+                 "in 10 min)", s->name, crashed->n, format_duration(d, sizeof(d), delay),
+                 s->restarts_in_window, s->policy->restart_burst);
+}
+
 void job_notice(struct service *s, struct generation *g, enum gen_state from) {
         struct job *j = s->jobs;
 
-        /* The active generation died: its rules go, unless a job in flight
-         * points them elsewhere anyway. */
-        if (from == GEN_ACTIVE && g->state == GEN_FAILING &&
-            job_submit(s, &(struct job_request){ .type = JOB_REPAIR }, NULL, NULL, NULL) < 0)
-                log_error("%s: cannot queue the repair of its rules: %s", s->name, err_msg());
+        /* The active generation died: its rules go (clients are refused at
+         * once rather than left waiting on a dead address), unless a job in
+         * flight points them elsewhere anyway; then, per policy, a new one. */
+        if (from == GEN_ACTIVE && g->state == GEN_FAILING) {
+                if (job_submit(s, &(struct job_request){ .type = JOB_REPAIR }, NULL, NULL, NULL) < 0)
+                        log_error("%s: cannot queue the repair of its rules: %s", s->name,
+                                  err_msg());
+                plan_restart(s, g);
+        }
         if (!j || j->n != g->n)
                 return;
         if (j->step == STEP_WAIT_READY || j->step == STEP_RECHECK)
@@ -492,6 +562,7 @@ bool job_child_exited(struct service *s, pid_t pid, int status) {
 }
 
 void jobs_free(struct service *s) {
+        s->restart_timer = sd_event_source_disable_unref(s->restart_timer);
         while (s->jobs) {
                 struct job *j = s->jobs;
                 s->jobs = j->next;

@@ -27,6 +27,7 @@ struct job_request {
         unsigned n;                     /* switch, retire: the generation */
         bool force, now;                /* retire */
         uint64_t timeout_usec;          /* retire: drain deadline, 0: the policy's */
+        unsigned restart_of;            /* new: replaces this crashed generation */
 };
 
 struct job_result {

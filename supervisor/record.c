@@ -71,6 +71,7 @@ static json_t *to_json(const struct generation *g) {
         SET("drain_timeout_usec", json_integer((json_int_t)g->drain_timeout_usec));
         SET("baseline", json_integer(g->baseline));
         SET("forced", json_boolean(g->forced));
+        SET("restart_of", json_integer(g->restart_of));
         SET("signalled", json_boolean(g->signalled));
 #undef SET
 #undef STR
@@ -174,6 +175,7 @@ static int from_json(json_t *j, const char *path, struct generation **ret,
         g->drain_timeout_usec = u64(j, "drain_timeout_usec");
         g->baseline = (unsigned)u64(j, "baseline");
         g->forced = json_is_true(json_object_get(j, "forced"));
+        g->restart_of = (unsigned)u64(j, "restart_of");
         g->signalled = json_is_true(json_object_get(j, "signalled"));
         g->adopted = true;
         *ret = g;
