@@ -261,6 +261,7 @@ static int parse_bool(const char *v, bool *ret) {
                         return WHY("must be yes or no, not '%s'", v);           \
                 return 0;                                                       \
         }
+BOOL_KEY(k_takeover, takeover)
 BOOL_KEY(k_uts, new_uts)
 BOOL_KEY(k_ipc, new_ipc)
 BOOL_KEY(k_private_tmp, private_tmp)
@@ -310,6 +311,7 @@ static const struct key_def {
         [KEY_RESTART_DELAY] = K("service", "restart-delay", k_restart_delay, false),
         [KEY_RESTART_BURST] = K("service", "restart-burst", k_restart_burst, false),
         [KEY_PORT] = K("listen", "port", k_port, true),
+        [KEY_TAKEOVER] = K("listen", "takeover", k_takeover, false),
         [KEY_PROBE] = K("ready", "probe", k_probe, false),
         [KEY_READY_TIMEOUT] = K("ready", "timeout", k_ready_timeout, false),
         [KEY_QUIET_PROCS] = K("drain", "quiet-procs", k_quiet, false),

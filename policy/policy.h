@@ -24,7 +24,7 @@ struct port_map {
 enum policy_key {
         KEY_EXEC, KEY_DIRECTORY, KEY_USER, KEY_GROUP, KEY_ENVIRONMENT,
         KEY_RESTART, KEY_RESTART_DELAY, KEY_RESTART_BURST,
-        KEY_PORT,
+        KEY_PORT, KEY_TAKEOVER,
         KEY_PROBE, KEY_READY_TIMEOUT,
         KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
         KEY_MEMORY, KEY_PIDS, KEY_CPU, KEY_NOFILE, KEY_NPROC, KEY_CORE,
@@ -54,6 +54,7 @@ struct policy {
 
         struct port_map ports[POLICY_PORTS_MAX];
         unsigned n_ports;
+        bool takeover;                  /* forward public ports a host socket holds */
 
         enum probe_kind probe;
         char *probe_path;               /* http */

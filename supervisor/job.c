@@ -6,6 +6,7 @@
 #include "conntrack.h"
 #include "fwd.h"
 #include "log.h"
+#include "ports.h"
 #include "probe.h"
 
 enum job_step {
@@ -287,10 +288,50 @@ static void start_switch(struct job *j, struct generation *g) {
                 fail_with_note(j, r, err_msg());
 }
 
+/* A service's first rules would silently take its public ports from
+ * whoever holds them: a host socket, or another service of this gend. */
+static int ports_free(struct service *s, char *msg, size_t n) {
+        const struct policy *p = s->policy;
+        char who[256];
+
+        if (s->has_rules || !p)
+                return 0;
+        for (unsigned i = 0; i < p->n_ports; i++) {
+                const struct port_map *pm = &p->ports[i];
+                for (struct service *o = s->d->services; o; o = o->next)
+                        for (unsigned k = 0; o != s && o->has_rules && k < o->n_rule_ports; k++)
+                                if (o->rule_ports[k].public_port == pm->public_port &&
+                                    o->rule_ports[k].proto == pm->proto) {
+                                        snprintf(msg, n, "public port %u/%s is %s's: gen new "
+                                                 "changed nothing", pm->public_port,
+                                                 proto_to_string(pm->proto), o->name);
+                                        return -EADDRINUSE;
+                                }
+                if (p->takeover)
+                        continue;
+                int r = port_holder(pm->proto, pm->public_port, who, sizeof(who));
+                if (r > 0) {
+                        snprintf(msg, n, "public port %u/%s is taken: %s; gen new changed nothing "
+                                 "(%s: [listen] takeover = yes forwards it anyway)",
+                                 pm->public_port, proto_to_string(pm->proto), who, p->path);
+                        return -EADDRINUSE;
+                }
+                if (r < 0)
+                        log_warn("%s: cannot tell who holds port %u: %s", s->name,
+                                 pm->public_port, strerror(-r));
+        }
+        return 0;
+}
+
 static void start_new(struct job *j) {
         struct generation *g;
+        char msg[512];
         int r;
 
+        if ((r = ports_free(j->s, msg, sizeof(msg))) < 0) {
+                finish(j, r, msg, 0);
+                return;
+        }
         if ((r = gen_alloc(j->s, &g)) < 0) {
                 finish(j, r, err_msg(), 0);
                 return;
