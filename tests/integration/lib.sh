@@ -109,11 +109,11 @@ run_outside() {
 	exit $?
 }
 
-# TERM to the test (it stops its gend in its trap); after 30 s, KILL to
-# all of the run.
+# TERM to the test (it stops its gend in its trap); after STOP_GRACE
+# seconds (30), KILL to all of the run.
 stop_inner() {
 	kill -TERM "$INNER" 2>/dev/null
-	for _ in $(seq 150); do kill -0 "$INNER" 2>/dev/null || return 0; sleep 0.2; done
+	for _ in $(seq $((${STOP_GRACE:-30} * 5))); do kill -0 "$INNER" 2>/dev/null || return 0; sleep 0.2; done
 	kill_run
 }
 
