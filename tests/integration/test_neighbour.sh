@@ -34,7 +34,7 @@ check "... its nat and filter rules are there" grep -q "^-A GEN-S-$SVC .*DNAT" "
 # The tests beside it: each a whole run of its own, as tests/run starts it.
 start=$SECONDS
 for t in "${BESIDE[@]}"; do
-	GEN_TEST_TIMEOUT=75 bash "$ROOT/tests/integration/$t.sh" > "$T/$t.out" 2>&1 &
+	B="$B" TOOLS="$TOOLS" GEN_TEST_TIMEOUT=75 bash "$ROOT/tests/integration/$t.sh" > "$T/$t.out" 2>&1 &
 	pids+=($!)
 done
 # The load: rounds of 100 requests (one new connection each, every 30 ms,
