@@ -150,7 +150,7 @@ outer_cleanup() {
 		rm -rf "$T"
 	fi
 	left="$(run_netns) $( { [ -d "$TESTCG" ] && echo "$TESTCG"; for d in "${V1CGS[@]}"; do [ -d "$d" ] && echo "$d"; done; } )"
-	[ -n "${left// /}" ] && { notok "$(basename "$0"): the run's cleanup removed everything; left: $(echo $left)"; rc=1; }
+	[ -n "${left// /}" ] && { notok "$(basename "$0"): nothing of the run is left (left: $(echo $left))"; rc=1; }
 	exit $((rc ? rc : FAILED > 0))
 }
 
