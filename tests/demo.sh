@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # make demo: a live deployment on this machine, then everything removed.
-# gend starts on a temporary configuration; generation 1 of the sample
-# service is deployed; a bounded load runs through the public port on
-# 127.0.0.1; generation 2 is deployed during it; what happened is printed.
+# gend starts on a temporary configuration, in a network namespace of the
+# demo's own (its rules, ip_forward and 127.0.0.1 are that namespace's; the
+# host's are not touched); generation 1 of the sample service is deployed;
+# a bounded load runs through the public port on 127.0.0.1 in there;
+# generation 2 is deployed during it; what happened is printed.
 B=${1:-build}
-export B SVC=web-$$
+export B
 . "$(dirname "$0")/integration/lib.sh"
+SVC=web-$RUN
 preflight
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -46,4 +49,5 @@ echo "gen 1 quiescence:      $(grep -o 'generation 1 retired: .*' "$T/gend.log")
 say "cleaning up"
 G retire "$SVC" 2 --force --wait
 stop_gend
-echo "gend stopped; the trap removes the rest (cgroup, netns, rules, sysctl)"
+echo "gend stopped; the trap removes the rest: cgroups, and the demo's network namespace"
+echo "with its rules and links"

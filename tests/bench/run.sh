@@ -9,7 +9,8 @@
 #             rule transaction + the old generation's drain start
 #   drain CPU gend's CPU time over 5 s while a generation drains behind an
 #             open connection, against 5 s of idle gend
-# Prints medians and ratios; asserts nothing about speed.
+# Prints medians and ratios; asserts nothing about speed. Like the tests,
+# it runs its gend and the raw transaction in a network namespace of its own.
 B=${1:-build}
 export B
 . "$(dirname "$0")/../integration/lib.sh"

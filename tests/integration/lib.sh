@@ -109,11 +109,11 @@ run_outside() {
 	exit $?
 }
 
-# TERM to the test (it stops its gend in its trap); after 30 s, KILL to
-# all of the run.
+# TERM to the test (it stops its gend in its trap); after STOP_GRACE
+# seconds (30), KILL to all of the run.
 stop_inner() {
 	kill -TERM "$INNER" 2>/dev/null
-	for _ in $(seq 150); do kill -0 "$INNER" 2>/dev/null || return 0; sleep 0.2; done
+	for _ in $(seq $((${STOP_GRACE:-30} * 5))); do kill -0 "$INNER" 2>/dev/null || return 0; sleep 0.2; done
 	kill_run
 }
 
@@ -150,7 +150,7 @@ outer_cleanup() {
 		rm -rf "$T"
 	fi
 	left="$(run_netns) $( { [ -d "$TESTCG" ] && echo "$TESTCG"; for d in "${V1CGS[@]}"; do [ -d "$d" ] && echo "$d"; done; } )"
-	[ -n "${left// /}" ] && { notok "$(basename "$0"): the run's cleanup removed everything; left: $(echo $left)"; rc=1; }
+	[ -n "${left// /}" ] && { notok "$(basename "$0"): nothing of the run is left (left: $(echo $left))"; rc=1; }
 	exit $((rc ? rc : FAILED > 0))
 }
 
