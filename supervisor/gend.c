@@ -156,18 +156,21 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 }
 
 static int enable_forwarding(struct gend *d) {
-        _cleanup_free_ char *old = NULL;
+        _cleanup_free_ char *old = NULL, *rec = NULL;
         int r = read_file("/proc/sys/net/ipv4/ip_forward", &old, NULL);
 
-        (void)d;
         if (r < 0)
                 return r;
         if (old[0] == '1')
                 return 0;
+        if (asprintf(&rec, "%s/ip_forward.before", d->run_dir) < 0)
+                return err_set(ENOMEM, "ip_forward");
+        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644)) < 0)
+                return r;
         if ((r = write_file("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
                 return r;
-        log_info("set net.ipv4.ip_forward=1 (was 0) in gend's network namespace so external "
-                 "clients reach the generations");
+        log_info("set net.ipv4.ip_forward=1 (was 0; recorded in %s) so external clients reach "
+                 "the generations", rec);
         return 0;
 }
 
