@@ -107,7 +107,8 @@ static void done_waiting(struct client *c) {
         c->job = NULL;
         c->wait = false;
         c->wait_for = 0;
-        idle_arm(c);
+        if (!c->closing)
+                idle_arm(c);            /* the next request, or goodbye */
 }
 
 static void reply_ok(struct client *c, json_t *data) {
@@ -474,8 +475,9 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         struct client *c = userdata;
         (void)s, (void)usec;
 
-        reply_error(c, "no complete request within 10 s: closed");
         c->closing = true;
+        c->idle = sd_event_source_disable_unref(c->idle);
+        reply_error(c, "no complete request within 10 s: closed");
         if (!c->out_len)
                 client_free(c);
         else
