@@ -29,7 +29,7 @@ SANDBOX_SRC := sandbox/util.c sandbox/naming.c sandbox/cgroup.c sandbox/netns.c 
                sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c
 GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/rules.c \
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
-               supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
+               supervisor/service.c supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
                supervisor/adopt.c supervisor/ports.c supervisor/control.c \
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c

@@ -101,52 +101,6 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
-/* Re-reads the policies: a new one is a new service, a changed one applies
- * to the next generation (running ones keep theirs), a removed one leaves
- * its generations running until retired. A policy that does not parse
- * changes nothing. */
-int gend_reload(struct gend *d) {
-        struct policy **v;
-        unsigned n, added = 0, changed = 0, removed = 0;
-        int r = policy_load_dir(d->config_dir, &v, &n);
-
-        if (r < 0)
-                return err_prefix(-r, "reload: nothing changed");
-        for (struct service *s = d->services; s; s = s->next) {
-                bool found = false;
-                for (unsigned i = 0; i < n && !found; i++)
-                        found = v[i] && strcmp(v[i]->name, s->name) == 0;
-                if (!found && s->policy) {
-                        log_warn("reload: %s: its policy is gone; its generations keep running "
-                                 "until retired, and it takes no new one", s->name);
-                        policy_unref(s->policy);
-                        s->policy = NULL;
-                        removed++;
-                }
-        }
-        for (unsigned i = 0; i < n; i++) {
-                struct service *s = service_find(d, v[i]->name);
-                if (!s) {
-                        if ((r = service_add(d, v[i]->name, v[i], &s)) < 0) {
-                                policy_unref(v[i]);
-                                continue;
-                        }
-                        log_info("reload: %s: new service", s->name);
-                        added++;
-                        continue;
-                }
-                if (!s->policy)
-                        log_info("reload: %s: its policy is back", s->name);
-                policy_unref(s->policy);
-                s->policy = v[i];
-                changed++;
-        }
-        free(v);
-        log_info("reload: %u polic%s read from %s: %u new, %u re-read, %u gone", n,
-                 n == 1 ? "y" : "ies", d->config_dir, added, changed, removed);
-        return 0;
-}
-
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct gend *d = userdata;
         (void)s, (void)si;

@@ -125,10 +125,16 @@ struct gend {
         void (*listener)(struct gend *d, const struct notice *n);
 };
 
-/* generation.c: a generation's life */
+/* service.c: the services, their policies */
 struct service *service_find(struct gend *d, const char *name);
-struct generation *gen_find(struct service *s, unsigned n);
 int service_add(struct gend *d, const char *name, struct policy *p, struct service **ret);
+void service_serving_note(struct service *s, char *buf, size_t n);
+unsigned gend_live_count(struct gend *d, unsigned *ret_services);
+void services_free(struct gend *d);
+int gend_reload(struct gend *d);
+
+/* generation.c: a generation's life */
+struct generation *gen_find(struct service *s, unsigned n);
 /* Runs the event e: the next state's entry actions, the record, the
  * notice. A refused event changes nothing and returns -EINVAL. */
 int gen_fire(struct generation *g, enum gen_event e);
@@ -137,19 +143,13 @@ void gen_fail(struct generation *g, const char *why);
  * and probed. A failure of gen_start leaves it failing, and says why. */
 int gen_alloc(struct service *s, struct generation **ret);
 int gen_start(struct generation *g, const char *dir);
-void service_serving_note(struct service *s, char *buf, size_t n);
 void gen_child_exited(struct gend *d, pid_t pid, int status);
 void gen_notify_created(struct generation *g);
-unsigned gend_live_count(struct gend *d, unsigned *ret_services);
-void services_free(struct gend *d);
 uint64_t gen_age_usec(const struct generation *g);
 struct rules_target gen_rules_target(struct generation *g);
 int gen_watch_pidfd(struct generation *g);
 void gen_free(struct generation *g);
 void gen_set_failure(struct generation *g, const char *why);
-
-/* gend.c */
-int gend_reload(struct gend *d);
 
 /* record.c: a generation's record on disk */
 int record_save(struct generation *g);

@@ -22,29 +22,6 @@
 #include "log.h"
 #include "probe.h"
 
-struct service *service_find(struct gend *d, const char *name) {
-        for (struct service *s = d->services; s; s = s->next)
-                if (strcmp(s->name, name) == 0)
-                        return s;
-        return NULL;
-}
-
-int service_add(struct gend *d, const char *name, struct policy *p, struct service **ret) {
-        struct service *s = calloc(1, sizeof(*s)), **tail;
-
-        if (!s || !(s->name = strdup(name))) {
-                free(s);
-                return err_set(ENOMEM, "service %s", name);
-        }
-        s->d = d;
-        s->policy = p;
-        for (tail = &d->services; *tail; tail = &(*tail)->next)
-                ;
-        *tail = s;
-        *ret = s;
-        return 0;
-}
-
 struct generation *gen_find(struct service *s, unsigned n) {
         for (struct generation *g = s->gens; g; g = g->next)
                 if (g->n == n)
@@ -273,14 +250,6 @@ static int take_block(struct gend *d, unsigned *ret) {
                 }
         }
         return err_setx(ENOSPC, "the address pool is used up (%u generations live)", d->n_blocks);
-}
-
-/* "generation 3 is still serving" / "no generation of web is serving". */
-void service_serving_note(struct service *s, char *buf, size_t n) {
-        if (s->active)
-                snprintf(buf, n, "generation %u is still serving", s->active->n);
-        else
-                snprintf(buf, n, "no generation of %s is serving", s->name);
 }
 
 static int build_env(struct generation *g, char ***ret) {
@@ -552,34 +521,4 @@ static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata
 int gen_watch_pidfd(struct generation *g) {
         int r = sd_event_add_io(g->svc->d->event, &g->pidfd_watch, g->pidfd, EPOLLIN, on_pidfd, g);
         return r < 0 ? err_setx(-r, "sd_event_add_io(pidfd %d): %s", g->pid, strerror(-r)) : 0;
-}
-
-/* At exit: memory only; the generations and their objects stay. */
-void services_free(struct gend *d) {
-        while (d->services) {
-                struct service *s = d->services;
-                d->services = s->next;
-                jobs_free(s);
-                while (s->gens) {
-                        struct generation *g = s->gens;
-                        s->gens = g->next;
-                        gen_free(g);
-                }
-                policy_unref(s->policy);
-                free(s->name);
-                free(s);
-        }
-}
-
-unsigned gend_live_count(struct gend *d, unsigned *ret_services) {
-        unsigned n = 0, svcs = 0;
-        for (struct service *s = d->services; s; s = s->next) {
-                unsigned before = n;
-                for (struct generation *g = s->gens; g; g = g->next)
-                        n += gen_state_is_live(g->state);
-                svcs += n > before;
-        }
-        if (ret_services)
-                *ret_services = svcs;
-        return n;
 }
