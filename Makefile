@@ -18,7 +18,8 @@ PROFILE_DIR ?= $(PREFIX)/share/gen/profiles
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
         libseccomp-dev libsystemd-dev libinih-dev libjansson-dev libcmocka-dev \
-        iptables iproute2 conntrack mandoc curl jq
+        iptables iproute2 conntrack mandoc curl jq \
+        nginx-light php-cli nodejs python3
 
 B    ?= build
 SAN  := build-san

@@ -66,7 +66,8 @@ static int one(const struct sockaddr_in *sa, char *err, size_t n) {
         close(fd);
         buf[got] = 0;
         char *g = strstr(buf, "\r\n\r\ngeneration ");
-        if (strncmp(buf, "HTTP/1.0 200", 12) != 0 || !g) {
+        /* HTTP/1.0 or 1.1: stock servers answer a 1.0 request either way. */
+        if (strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200", 4) != 0 || !g) {
                 snprintf(err, n, "bad answer: %.40s", buf);
                 return -1;
         }
