@@ -141,7 +141,11 @@ check-vm:
 	fi
 	VM_DEBS="$(DEBS)" tests/vm/run.sh
 
+# Is check-vm's image in the cache? (.ci/run's time estimate)
+vm-cached:
+	@VM_DEBS="$(DEBS)" tests/vm/image.sh --cached
+
 clean:
 	rm -rf $(B) $(SAN)
 
-.PHONY: all deps check check-vm demo bench install uninstall clean tools units
+.PHONY: all deps check check-vm vm-cached demo bench install uninstall clean tools units

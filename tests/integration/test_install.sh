@@ -23,10 +23,14 @@ check "... the unit starts $X/sbin/gend" grep -qx "ExecStart=$X/sbin/gend" "$X/l
 check "... gend reads the profiles in $X/share/gen/profiles" \
 	bash -c "'$X/sbin/gend' -h | grep -qF -- '-P DIR   seccomp profiles, default $X/share/gen/profiles'"
 
-# The installed gend, without -P, in the run's own cgroup and namespace.
+# The installed gend, without -P, in the run's namespace, each start in a
+# new cgroup of the run's: a cgroup an earlier gend enabled controllers in
+# takes no process (cgroup v2's no-internal-process rule).
+STARTS=0
 start_installed() {  # [gend options...]
-	mkdir -p "$TESTCG"
-	bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && exec '$X/sbin/gend' -c '$T/etc' -r '$T/run' \
+	STARTS=$((STARTS + 1))
+	mkdir -p "$TESTCG/install-$STARTS"
+	bash -c "echo \$\$ > '$TESTCG/install-$STARTS/cgroup.procs' && exec '$X/sbin/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL $*" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do

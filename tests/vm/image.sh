@@ -3,7 +3,8 @@
 # debootstrap minbase bookworm, systemd as PID 1, Debian's kernel, and
 # gen's build and run dependencies. Prints the image's directory (rootfs.img,
 # vmlinuz, initrd.img) on stdout; progress goes to stderr.
-#   tests/vm/image.sh            VM_DEBS="..." (the Makefile's DEBS)
+#   VM_DEBS="..." tests/vm/image.sh [--cached]     (VM_DEBS: the Makefile's DEBS)
+# --cached builds nothing: status 0 and the directory when the image is there.
 # The cache (GEN_VM_CACHE, default /var/cache/gen-vm) is keyed by a hash of
 # this recipe, the package list and the mirror: a changed recipe rebuilds.
 # GEN_VM_IMAGE_STATE names a file that gets "cached" or "built in N s".
@@ -43,6 +44,10 @@ SECURITY=$(mirror_for $SUITE-security | head -1)
 
 KEY=$( { cat "$0" "$HERE/runner"; echo "$DEBS $MIRROR $SECURITY $SIZE"; } | sha256sum | cut -c1-16)
 IMG=$CACHE/$SUITE-$KEY
+if [ "${1:-}" = --cached ]; then   # only says whether the image is in the cache
+	[ -f "$IMG/complete" ] && echo "$IMG"
+	exit $([ -f "$IMG/complete" ] && echo 0 || echo 1)
+fi
 if [ -f "$IMG/complete" ]; then
 	say "image $IMG (cached)"
 	[ -z "${GEN_VM_IMAGE_STATE:-}" ] || echo cached > "$GEN_VM_IMAGE_STATE"
