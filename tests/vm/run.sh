@@ -7,7 +7,8 @@
 # when anything in the guest failed. Root (debootstrap, the image cache).
 #   VM_DEBS="..." tests/vm/run.sh
 # GEN_VM_ACCEL=tcg skips the KVM probe; GEN_VM_TIMEOUT bounds the guest
-# (seconds, default 3600); GEN_VM_KEEP=1 keeps the console log and results.
+# (seconds, default 3600); GEN_VM_KEEP=1 keeps the whole temp dir. The
+# guest's logs are copied to GEN_VM_LOGS (default /var/tmp/gen-vm-logs).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TIMEOUT=${GEN_VM_TIMEOUT:-3600}
@@ -38,7 +39,7 @@ trap 'exit 1' INT TERM
 # still running at the deadline (then it is stopped).
 run_qemu() {  # SECONDS ARGS...
 	local limit=$1 start=$SECONDS rc; shift
-	qemu-system-x86_64 -nodefaults -display none -no-reboot -nic none "$@" &
+	qemu-system-x86_64 -nodefaults -display none -no-reboot -nic none "$@" 2>> "$TMP/qemu.err" &
 	QPID=$!
 	while kill -0 "$QPID" 2>/dev/null; do
 		if [ $((SECONDS - start)) -ge "$limit" ]; then stop_qemu; return 124; fi
@@ -78,7 +79,7 @@ if [ "${GEN_VM_ACCEL:-}" != tcg ]; then
 		elif [ $rc -eq 124 ]; then
 			why="KVM opens but a probe boot stalled (no kernel panic within 20 s)"
 		else
-			why="KVM probe failed (qemu status $rc)"
+			why="KVM probe failed (qemu status $rc: $(tail -1 "$TMP/qemu.err"))"
 		fi
 	fi
 fi
@@ -113,6 +114,7 @@ fi
 if [ ! -f "$R/guest.log" ]; then
 	say "the guest never started its tests (qemu status $qrc); its console's last lines:"
 	tail -40 "$TMP/console.log"
+	cat "$TMP/qemu.err"
 	exit 1
 fi
 echo "== the systemd checks in the guest"
@@ -131,6 +133,9 @@ say "systemd checks: $cp passed, $cf failed"
 say "suite in the VM: ${suite_line:-no result (see $R/check.log)}"
 sp=$(awk '{print $1}' <<<"$suite_line") sf=$(awk '{print $3}' <<<"$suite_line")
 [ -n "$sp" ] || { sp=0 sf=1; }
+LOGS=${GEN_VM_LOGS:-/var/tmp/gen-vm-logs}
+rm -rf "$LOGS" && mkdir -p "$LOGS" && cp "$R"/*.log "$TMP/console.log" "$LOGS/" 2>/dev/null &&
+	say "the guest's logs (this run's; the next replaces them): $LOGS"
 say "total $((SECONDS - t0)) s"
 echo "$((cp + sp)) passed, $((cf + sf)) failed"
 [ "$cf" -eq 0 ] && [ "$sf" -eq 0 ] && [ "$(cat "$R/exit" 2>/dev/null)" = 0 ]
