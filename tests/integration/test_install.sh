@@ -19,7 +19,10 @@ expected() { for f in $FILES; do echo "${1:-}$f"; done | sort; }
 "${MK[@]}" install PREFIX="$X" > "$T/install.log" 2>&1
 check "make install PREFIX=$X" [ $? -eq 0 ]
 check "... installs every file, and only those, under the prefix" [ "$(files_under "$X")" = "$(expected)" ]
-check "... the unit starts $X/sbin/gend" grep -qx "ExecStart=$X/sbin/gend" "$X/lib/systemd/system/gend.service"
+unit_runs() {  # UNIT SBINDIR: both of ExecStart='s programs are SBINDIR/gend
+	[ "$(grep -o "[^ ]*/sbin/gend" "$1" | sort -u)" = "$2/gend" ] && ! grep -q @SBINDIR@ "$1"
+}
+check "... the unit starts $X/sbin/gend" unit_runs "$X/lib/systemd/system/gend.service" "$X/sbin"
 check "... gend reads the profiles in $X/share/gen/profiles" \
 	bash -c "'$X/sbin/gend' -h | grep -qF -- '-P DIR   seccomp profiles, default $X/share/gen/profiles'"
 
@@ -93,7 +96,7 @@ check "make uninstall PREFIX=$X leaves no file there" \
 "${MK[@]}" install DESTDIR="$S" PREFIX=/usr > "$T/stage.log" 2>&1
 check "make install DESTDIR=$S PREFIX=/usr" [ $? -eq 0 ]
 check "... puts every file under the stage, at its /usr path" [ "$(files_under "$S")" = "$(expected usr/)" ]
-check "... the unit starts /usr/sbin/gend" grep -qx "ExecStart=/usr/sbin/gend" "$S/usr/lib/systemd/system/gend.service"
+check "... the unit starts /usr/sbin/gend" unit_runs "$S/usr/lib/systemd/system/gend.service" /usr/sbin
 check "... no installed file names the stage" bash -c "! grep -rqaF '$S' '$S'"
 check "... nor does gend, the unit or tmpfiles.d name another prefix's files" bash -c "! grep -qaE '/usr/local/(share/gen|sbin/gen|lib/systemd|lib/tmpfiles)' \
 	'$S/usr/sbin/gend' '$S/usr/sbin/gen' '$S/usr/lib/systemd/system/gend.service' '$S/usr/lib/tmpfiles.d/gen.conf'"

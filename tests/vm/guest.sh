@@ -13,7 +13,7 @@ TREE=$1 RES=$2
 SRC=/root/gen
 SVC=vmt
 PORT=8080
-UNITCG=/sys/fs/cgroup/system.slice/gend.service
+UNITCG=/sys/fs/cgroup/system.slice/gen-generations.scope
 FAILED=0 PASSED=0
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
 
@@ -31,7 +31,7 @@ timed() {  # NAME COMMAND...: runs it, records its time
 get() { curl -s -m 5 "http://127.0.0.1:$PORT$1"; }
 main_pid() { systemctl show -P MainPID gend; }
 show_cgroups() {  # the unit's cgroup tree: processes and controllers
-	echo "# cgroup tree of gend.service:"
+	echo "# cgroup tree of gen-generations.scope:"
 	find "$UNITCG" -type d 2>/dev/null | while read -r d; do
 		echo "#   ${d#$UNITCG}/ procs: $(tr '\n' ' ' < "$d/cgroup.procs") subtree_control: $(cat "$d/cgroup.subtree_control")"
 	done
@@ -111,8 +111,8 @@ timeout 120 systemctl start gend
 check "systemctl start gend (Type=notify: returns once gend said READY=1)" [ "$(systemctl is-active gend)" = active ]
 check "... its status line comes from gend (STATUS=)" bash -c "systemctl show -P StatusText gend | grep -q '^serving 1 service, 0 generations'"
 pid1=$(main_pid)
-check "... gend moved itself into gen/supervisor of its unit's cgroup" \
-	grep -qx "0::/system.slice/gend.service/gen/supervisor" "/proc/$pid1/cgroup"
+check "... gend moved itself into gen/supervisor of gen-generations.scope (delegated)" \
+	grep -qx "0::/system.slice/gen-generations.scope/gen/supervisor" "/proc/$pid1/cgroup"
 check "... the journal has its lines at their priority (ready: info, 6)" \
 	bash -c "journalctl -u gend -o json | jq -r 'select(.MESSAGE | test(\"^ready: \")) | .PRIORITY' | grep -qx 6"
 check "... and without a visible <N> prefix" bash -c "! journalctl -u gend -o cat | grep -q '^<[0-9]>'"
@@ -126,7 +126,7 @@ G1=$UNITCG/gen/$SVC/1
 check "... memory = 64M is memory.max of its cgroup" [ "$(cat "$G1/memory.max" 2>&1)" = 67108864 ]
 check "... pids = 32 is pids.max" [ "$(cat "$G1/pids.max" 2>&1)" = 32 ]
 check "... cpu = 0.5 is cpu.max" [ "$(cat "$G1/cpu.max" 2>&1)" = "50000 100000" ]
-check "... the systemd unit's cgroup enables memory, pids, cpu for gen/" \
+check "... the scope's cgroup enables memory, pids, cpu for gen/" \
 	bash -c "for c in memory pids cpu; do grep -qw \$c '$UNITCG/cgroup.subtree_control' || exit 1; done"
 . /usr/local/share/bash-completion/completions/gen
 COMP_WORDS=(gen retire "$SVC" ""); COMP_CWORD=3; COMPREPLY=(); _gen
@@ -155,8 +155,9 @@ systemctl status gend --no-pager -l 2>&1 | sed 's/^/#   /'
 journalctl -u gend -o short-monotonic --no-pager | tail -25 | sed 's/^/#   /'
 show_cgroups
 check "systemctl restart gend succeeds with a live generation" [ $rc -eq 0 ]
-check "... a new gend runs (active, new main PID)" \
-	bash -c "[ \"\$(systemctl is-active gend)\" = active ] && [ '$pid2' != 0 ] && [ '$pid2' != '$pid1' ]"
+check "... a new gend runs (active, new main PID, in gen/supervisor)" \
+	bash -c "[ \"\$(systemctl is-active gend)\" = active ] && [ '$pid2' != 0 ] && [ '$pid2' != '$pid1' ] &&
+		grep -qx 0::/system.slice/gen-generations.scope/gen/supervisor /proc/$pid2/cgroup"
 check "... generation 1 kept running in its cgroup" [ -n "$(cat "$G1/cgroup.procs" 2>/dev/null)" ]
 wait $client
 read -r n fails < /tmp/restart-client
