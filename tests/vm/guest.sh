@@ -114,9 +114,9 @@ pid1=$(main_pid)
 check "... gend moved itself into gen/supervisor of gen-generations.scope (delegated)" \
 	grep -qx "0::/system.slice/gen-generations.scope/gen/supervisor" "/proc/$pid1/cgroup"
 check "... the journal has its lines at their priority (ready: info, 6)" \
-	bash -c "journalctl -u gend -o json | jq -r 'select(.MESSAGE | test(\"^ready: \")) | .PRIORITY' | grep -qx 6"
-check "... and without a visible <N> prefix" bash -c "! journalctl -u gend -o cat | grep -q '^<[0-9]>'"
-journalctl -u gend -o cat | sed 's/^/#   gend: /'
+	bash -c "journalctl -t gend -o json | jq -r 'select(.MESSAGE | test(\"^ready: \")) | .PRIORITY' | grep -qx 6"
+check "... and without a visible <N> prefix" bash -c "! journalctl -t gend -o cat | grep -q '^<[0-9]>'"
+journalctl -t gend -o cat | sed 's/^/#   gend: /'
 
 out=$(timeout 120 gen new $SVC 2>&1); rc=$?
 echo "$out" | sed 's/^/#   /'
@@ -152,7 +152,7 @@ sleep 2
 touch /tmp/restart-done
 pid2=$(main_pid)
 systemctl status gend --no-pager -l 2>&1 | sed 's/^/#   /'
-journalctl -u gend -o short-monotonic --no-pager | tail -25 | sed 's/^/#   /'
+journalctl -u gend -t gend -o short-monotonic --no-pager | tail -25 | sed 's/^/#   /'
 show_cgroups
 check "systemctl restart gend succeeds with a live generation" [ $rc -eq 0 ]
 check "... a new gend runs (active, new main PID, in gen/supervisor)" \
