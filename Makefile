@@ -3,17 +3,24 @@
 #   make check    every test (unit, sanitizers, root integration, man lint)
 #   make demo     a live deployment on this machine, cleaned up afterwards
 #   make deps     install missing Debian packages (apt-get)
+#   make install  PREFIX (default /usr/local) and DESTDIR; make uninstall alike
+#   make check-vm boots Debian 12 under qemu and runs everything there (root)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := libnl-3.0 libnl-route-3.0 libnl-nf-3.0 libcap libseccomp libsystemd inih jansson
 OPT     ?= -O2 -g
 CFLAGS  ?=
-FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
-           -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
-# Where gend reads the seccomp profiles (gend -P overrides; the tests pass
-# policy/profiles of this tree). make install puts them there.
-PROFILE_DIR ?= $(PREFIX)/share/gen/profiles
+FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE $(CFLAGS)
+# Installed paths. Nothing is compiled in: gend finds its seccomp profiles
+# in ../share/gen/profiles from its own executable (gend -P overrides; the
+# tests pass policy/profiles of this tree), so any PREFIX works.
+SBINDIR       = $(PREFIX)/sbin
+DATADIR       = $(PREFIX)/share
+MANDIR        = $(DATADIR)/man
+UNITDIR       = $(PREFIX)/lib/systemd/system
+TMPFILESDIR   = $(PREFIX)/lib/tmpfiles.d
+COMPLETIONDIR = $(DATADIR)/bash-completion/completions
 
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
@@ -92,16 +99,54 @@ demo: deps all tools
 bench: deps all tools
 	tests/bench/run.sh $(B)
 
+# Every path under $(DESTDIR)$(PREFIX); the unit's ExecStart= names
+# $(SBINDIR) (without DESTDIR, where it will run).
+INSTALLED := $(SBINDIR)/gend $(SBINDIR)/gen \
+             $(DATADIR)/gen/profiles/default.profile $(DATADIR)/gen/profiles/strict.profile \
+             $(MANDIR)/man8/gen.8 $(MANDIR)/man8/gend.8 $(MANDIR)/man5/gen.policy.5 \
+             $(UNITDIR)/gend.service $(TMPFILESDIR)/gen.conf $(COMPLETIONDIR)/gen
+
 install: all
-	install -D -m 0755 $(B)/gend $(DESTDIR)$(PREFIX)/sbin/gend
-	install -D -m 0755 $(B)/gen $(DESTDIR)$(PREFIX)/sbin/gen
-	install -D -m 0644 policy/profiles/default.profile $(DESTDIR)$(PROFILE_DIR)/default.profile
-	install -D -m 0644 policy/profiles/strict.profile $(DESTDIR)$(PROFILE_DIR)/strict.profile
-	install -D -m 0644 man/gen.8 $(DESTDIR)$(PREFIX)/share/man/man8/gen.8
-	install -D -m 0644 man/gend.8 $(DESTDIR)$(PREFIX)/share/man/man8/gend.8
-	install -D -m 0644 man/gen.policy.5 $(DESTDIR)$(PREFIX)/share/man/man5/gen.policy.5
+	install -D -m 0755 $(B)/gend $(DESTDIR)$(SBINDIR)/gend
+	install -D -m 0755 $(B)/gen $(DESTDIR)$(SBINDIR)/gen
+	install -D -m 0644 policy/profiles/default.profile $(DESTDIR)$(DATADIR)/gen/profiles/default.profile
+	install -D -m 0644 policy/profiles/strict.profile $(DESTDIR)$(DATADIR)/gen/profiles/strict.profile
+	install -D -m 0644 man/gen.8 $(DESTDIR)$(MANDIR)/man8/gen.8
+	install -D -m 0644 man/gend.8 $(DESTDIR)$(MANDIR)/man8/gend.8
+	install -D -m 0644 man/gen.policy.5 $(DESTDIR)$(MANDIR)/man5/gen.policy.5
+	sed 's|@SBINDIR@|$(SBINDIR)|g' supervisor/gend.service > $(B)/gend.service
+	install -D -m 0644 $(B)/gend.service $(DESTDIR)$(UNITDIR)/gend.service
+	install -D -m 0644 supervisor/gen.tmpfiles $(DESTDIR)$(TMPFILESDIR)/gen.conf
+	install -D -m 0644 supervisor/gen.bash-completion $(DESTDIR)$(COMPLETIONDIR)/gen
+
+# What install put there, with the same PREFIX and DESTDIR. Directories:
+# gen's own (share/gen); under a DESTDIR also those the files leave empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DATADIR)/gen/profiles $(DESTDIR)$(DATADIR)/gen 2>/dev/null
+	@if [ -n "$(DESTDIR)" ]; then for f in $(INSTALLED); do d=$${f%/*}; \
+		while [ -n "$$d" ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; do d=$${d%/*}; done; done; fi
+
+# The real target: Debian 12 booted under qemu (systemd, pure cgroup v2),
+# gend installed and started by its unit, then make check inside. Root.
+VM_TOOLS := qemu-system-x86 debootstrap e2fsprogs
+check-vm:
+	@missing=$$(for p in $(VM_TOOLS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make check-vm: installing" $$missing; \
+		[ "$$(id -u)" = 0 ] || { echo "make check-vm: run as root"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
+	fi
+	VM_DEBS="$(DEBS)" tests/vm/run.sh
+
+# Is check-vm's image in the cache? (.ci/run's time estimate)
+vm-cached:
+	@VM_DEBS="$(DEBS)" tests/vm/image.sh --cached
 
 clean:
 	rm -rf $(B) $(SAN)
 
-.PHONY: all deps check demo bench install clean tools units
+.PHONY: all deps check check-vm vm-cached demo bench install uninstall clean tools units

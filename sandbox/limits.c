@@ -148,7 +148,11 @@ int limits_setup(const char *v2_base, struct limits_host *ret) {
         if ((r = read_file("/proc/self/mountinfo", &mi, NULL)) < 0 ||
             (r = read_file("/proc/self/cgroup", &self, NULL)) < 0)
                 return r;
-        if (asprintf(&path, "%s/cgroup.controllers", v2_base) < 0)
+        /* What the cgroup gend started in (gen/'s parent) was given: gen/
+         * itself has none of it before delegate_v2 enables it there. */
+        const char *slash = strrchr(v2_base, '/');
+        if (!slash || asprintf(&path, "%.*s/cgroup.controllers", (int)(slash - v2_base),
+                               v2_base) < 0)
                 return -ENOMEM;
         if (read_file(path, &ctls, NULL) < 0)
                 ctls = strdup("");

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/veth.h"
@@ -24,7 +25,40 @@
  * and dies with its holder, so there is one gend per network namespace. */
 #define LOCK_NAME "gen/gend"
 
-static void usage(FILE *f) {
+/* The seccomp profiles of an installed gend: PREFIX/share/gen/profiles for
+ * PREFIX/sbin/gend, found from the executable itself, so a gend always
+ * reads the profiles its own `make install` put beside it, whatever PREFIX
+ * it was built with. -P overrides. */
+static char *profile_dir_default(void) {
+        _cleanup_free_ char *exe = realpath("/proc/self/exe", NULL);
+        char *slash, *dir = NULL;
+
+        if (!exe || !(slash = strrchr(exe, '/')))
+                return NULL;
+        *slash = 0;
+        slash = strrchr(exe, '/');
+        if (slash)
+                *slash = 0;
+        if (asprintf(&dir, "%s/share/gen/profiles", exe) < 0)
+                return NULL;
+        return dir;
+}
+
+/* No silent fallback: without its profiles gend does not start. */
+static int profile_dir_check(const char *dir, bool from_option) {
+        _cleanup_free_ char *f = NULL;
+
+        if (asprintf(&f, "%s/default.profile", dir) < 0)
+                return err_set(ENOMEM, "profile directory");
+        if (access(f, R_OK) < 0)
+                return err_setx(errno, "seccomp profiles: %s: %s; %s", f, strerror(errno),
+                                from_option ? "named with -P" :
+                                "gend reads them from PREFIX/share/gen/profiles for "
+                                "PREFIX/sbin/gend, where make install puts them, or from -P DIR");
+        return 0;
+}
+
+static void usage(FILE *f, const char *profile_dir) {
         fprintf(f,
                 "usage: gend [-n] [-c DIR] [-r DIR] [-s DIR] [-l DIR] [-p POOL] [-M MASK] [-P DIR]\n"
                 "  -c DIR   policies (*.policy), default /etc/gen\n"
@@ -34,7 +68,8 @@ static void usage(FILE *f) {
                 "  -l DIR   generation logs, default /var/log/gen\n"
                 "  -p POOL  address pool for generations, default " DEFAULT_POOL "\n"
                 "  -M MASK  conntrack mark bits gen may use, default " GEN_MARK_MASK_DEFAULT "\n"
-                "  -P DIR   seccomp profiles, default " GEN_PROFILE_DIR "\n");
+                "  -P DIR   seccomp profiles, default %s\n",
+                profile_dir ? profile_dir : "PREFIX/share/gen/profiles for PREFIX/sbin/gend");
 }
 
 static void print_policy_error(const char *msg, void *userdata) {
@@ -97,6 +132,8 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         log_info("got %s: stopping; %u generation%s of %u service%s keep running and "
                  "their rules stay in place, so traffic keeps flowing", sigabbrev_np(si->ssi_signo),
                  live, live == 1 ? "" : "s", svcs, svcs == 1 ? "" : "s");
+        sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: %u generation%s keep running", live,
+                   live == 1 ? "" : "s");
         sd_event_exit(d->event, 0);
         return 0;
 }
@@ -278,7 +315,8 @@ static void gend_free(struct gend *d) {
 int main(int argc, char **argv) {
         struct gend d = { .config_dir = "/etc/gen", .run_dir = "/run/gen",
                           .state_dir = "/var/lib/gen", .log_dir = "/var/log/gen",
-                          .profile_dir = GEN_PROFILE_DIR, .listen_fd = -1, .lock_fd = -1 };
+                          .listen_fd = -1, .lock_fd = -1 };
+        _cleanup_free_ char *profile_dir = profile_dir_default();
         const char *pool = DEFAULT_POOL, *mask = GEN_MARK_MASK_DEFAULT;
         bool check = false;
         char p[32];
@@ -294,13 +332,16 @@ int main(int argc, char **argv) {
                 case 'p': pool = optarg; break;
                 case 'P': d.profile_dir = optarg; break;
                 case 'M': mask = optarg; break;
-                case 'h': usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case 'h': usage(stdout, profile_dir); return 0;
+                default: usage(stderr, profile_dir); return 2;
                 }
         if (optind != argc) {
-                usage(stderr);
+                usage(stderr, profile_dir);
                 return 2;
         }
+        bool from_option = d.profile_dir;
+        if (!from_option)
+                d.profile_dir = profile_dir;
         if (pool_parse(pool, &d.base.pool) < 0) {
                 fprintf(stderr, "gend: -p %s: not an IPv4 network from /8 to /28 (e.g. "
                         DEFAULT_POOL ")\n", pool);
@@ -327,9 +368,16 @@ int main(int argc, char **argv) {
         }
         if (asprintf(&d.socket_path, "%s/gend.sock", d.run_dir) < 0)
                 return 1;
-        r = setup(&d);
+        if (!d.profile_dir)
+                r = err_setx(ENOENT, "seccomp profiles: /proc/self/exe does not name gend's "
+                             "executable; name the profile directory with -P");
+        else
+                r = profile_dir_check(d.profile_dir, from_option);
+        if (r >= 0)
+                r = setup(&d);
         if (r < 0) {
                 log_error("%s", err_msg());
+                sd_notifyf(0, "STATUS=failed to start: %s", err_msg());
                 gend_free(&d);
                 return 1;
         }
@@ -339,6 +387,9 @@ int main(int argc, char **argv) {
         log_info("ready: %u service%s from %s, pool %s, marks 0x%x, socket %s", n,
                  n == 1 ? "" : "s", d.config_dir, pool_to_string(&d.base.pool, p, sizeof(p)),
                  d.marks.mask, d.socket_path);
+        unsigned svcs, live = gend_live_count(&d, &svcs);
+        sd_notifyf(0, "READY=1\nSTATUS=serving %u service%s, %u generation%s; socket %s", n,
+                   n == 1 ? "" : "s", live, live == 1 ? "" : "s", d.socket_path);
         r = sd_event_loop(d.event);
         gend_free(&d);
         return r < 0 ? 1 : 0;
