@@ -238,7 +238,7 @@ static int setup(struct gend *d) {
         sigset_t mask;
         int r;
 
-        if ((r = take_lock(d)) < 0 || (r = control_check_free(d)) < 0)
+        if ((r = control_check_free(d)) < 0)
                 return r;
         if ((r = mkdir_p(d->run_dir, 0700)) < 0 || (r = mkdir_p(d->state_dir, 0755)) < 0 ||
             (r = mkdir_p(d->log_dir, 0750)) < 0)
@@ -362,8 +362,14 @@ int main(int argc, char **argv) {
                         "namespaces and iptables rules\n");
                 return 1;
         }
+        /* The one gend of this network namespace, before anything else. */
+        if (take_lock(&d) < 0) {
+                log_error("%s", err_msg());
+                return 1;
+        }
         if (load_policies(&d, false) < 0) {
                 services_free(&d);
+                close(d.lock_fd);
                 return 1;
         }
         if (asprintf(&d.socket_path, "%s/gend.sock", d.run_dir) < 0)

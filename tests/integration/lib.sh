@@ -29,7 +29,9 @@ SCRIPT_ARGS=("$@")
 if [ "${GEN_TEST_RUN:-}" = "$PPID" ] && [ "${GEN_TEST_NETNS:-}" = "gen-t$PPID-host" ]; then
 	INSIDE=1 RUN=$GEN_TEST_RUN T=$GEN_TEST_DIR
 else
-	INSIDE=0 RUN=$$ T=
+	# No run directory yet: preflight makes one. Until then T names nothing,
+	# so a script that writes below $T without preflight fails, not /.
+	INSIDE=0 RUN=$$ T=/nonexistent-gen-test-no-run-dir
 fi
 unset GEN_TEST_RUN GEN_TEST_NETNS GEN_TEST_DIR
 SVC=t$RUN
@@ -184,8 +186,13 @@ start_gend() {
 	mkdir -p "$TESTCG"
 	for d in "${V1CGS[@]}"; do mkdir -p "$d" && join+="echo \$\$ > '$d/cgroup.procs' && "; done
 	# gend starts in a cgroup of the test's own: its generations go below it.
-	# GEND_WRAP runs before it (e.g. unshare), GEND_PRE in it just before exec.
-	${GEND_WRAP:-} bash -c "echo \$\$ > '$TESTCG/cgroup.procs' && $join ${GEND_PRE:-} exec '$B/gend' -c '$T/etc' -r '$T/run' \
+	# It starts in the leaf gen/supervisor, where it would move itself anyway:
+	# on pure cgroup v2, once gend has enabled controllers below $TESTCG, no
+	# process may join $TESTCG itself (EBUSY), but a restarted gend still
+	# joins its leaf. GEND_WRAP runs before it (e.g. unshare), GEND_PRE in it
+	# just before exec.
+	mkdir -p "$TESTCG/gen/supervisor"
+	${GEND_WRAP:-} bash -c "echo \$\$ > '$TESTCG/gen/supervisor/cgroup.procs' && $join ${GEND_PRE:-} exec '$B/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL -P '$ROOT/policy/profiles'" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do

@@ -51,7 +51,7 @@ check "... and B's traffic: zero failed requests" grep -q "failed 0 " "$T/load-b
 echo "# B under load while A retired everything: $(cat "$T/load-b")"
 
 # A second gend in A's namespace: refused, naming the one that runs.
-out=$(bash -c "echo \$\$ > '$TESTCG/b/cgroup.procs' && $join exec '$B/gend' -c '$TB/etc' -r '$T/run2' \
+out=$(bash -c "echo \$\$ > '$TESTCG/gen/supervisor/cgroup.procs' && $join exec '$B/gend' -c '$TB/etc' -r '$T/run2' \
 	-s '$T/state2' -l '$T/log2' -p $POOL -P '$ROOT/policy/profiles'" 2>&1); rc=$?
 check "a second gend in one network namespace is refused" [ $rc = 1 ]
 check "... naming the gend that runs there" grep -q "another gend runs in this network namespace: pid $GEND (" <<<"$out"

@@ -4,6 +4,10 @@
 # Needs no root and makes no kernel objects: only files in a temp dir.
 : "${B:=build}"
 . "$(dirname "$0")/lib.sh"
+# No preflight (no root, no kernel objects), so no run directory from the
+# lib: a temp dir of its own, never the root of the file system.
+T=$(mktemp -d /tmp/gen-test.XXXXXX) || { notok "mktemp"; exit 1; }
+[ -d "$T" ] && [ "$T" != / ] || exit 1
 trap 'rm -rf "$T"; exit $((FAILED > 0))' EXIT
 trap 'exit 1' INT TERM
 
