@@ -27,7 +27,7 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 POLICY_SRC  := policy/policy.c policy/parse.c policy/validate.c
 SANDBOX_SRC := sandbox/util.c sandbox/naming.c sandbox/cgroup.c sandbox/netns.c \
                sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c \
-               sandbox/dns.c
+               sandbox/dns.c sandbox/userns.c sandbox/view.c sandbox/init.c
 GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/rules.c \
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
@@ -35,7 +35,7 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
-UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns
+UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
 TOOLS       := sample load ctlraw
 
 all: $(B)/gend $(B)/gen
@@ -49,14 +49,15 @@ $(B)/gen: $(GEN_SRC) $(HEADERS) | $(B)
 
 # Unit tests: pure code only, no root.
 UNIT_DEPS_test_policy := policy/policy.c policy/parse.c policy/validate.c sandbox/confine.c \
-                         sandbox/util.c
+                         sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
-UNIT_DEPS_test_confine := sandbox/confine.c sandbox/util.c
+UNIT_DEPS_test_confine := sandbox/confine.c sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_limits := sandbox/limits.c policy/policy.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_dns    := sandbox/dns.c sandbox/util.c
+UNIT_DEPS_test_view   := sandbox/view.c sandbox/init.c sandbox/userns.c sandbox/util.c
 .SECONDEXPANSION:
 $(B)/test_%: tests/unit/test_%.c $$(UNIT_DEPS_test_$$*) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(UNIT_DEPS_test_$*) \
