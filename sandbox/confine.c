@@ -236,7 +236,7 @@ void confine_done(struct confine *c) {
         c->hosts = NULL;
 }
 
-static int apply_limits(const struct confine *c) {
+int confine_limits(const struct confine *c) {
         if (c->nofile) {
                 struct rlimit rl = { c->nofile, c->nofile };
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -317,7 +317,7 @@ static int apply_seccomp(const struct confine *c) {
 int confine_apply(const struct confine *c) {
         int r;
 
-        if ((r = apply_limits(c)) < 0 || (r = apply_identity_and_caps(c)) < 0)
+        if ((r = confine_limits(c)) < 0 || (r = apply_identity_and_caps(c)) < 0)
                 return r;
         /* After the identity change, which clears it. */
         if (c->pdeath_signal && prctl(PR_SET_PDEATHSIG, c->pdeath_signal) < 0)

@@ -57,6 +57,9 @@ int confine_prepare(const struct policy *p, const struct confine_target *t,
 int seccomp_profile_load(const char *path, bool *ret_allow_list, int **ret_nrs,
                          unsigned *ret_n);
 void confine_done(struct confine *c);
+/* Its rlimits alone (its pid 1 has them too, so they show on the pid gend
+ * reports). */
+int confine_limits(const struct confine *c);
 /* In the child, after its namespaces (and user namespace) are entered:
  * rlimits, identity and capabilities, no_new_privs, seccomp. */
 int confine_apply(const struct confine *c);

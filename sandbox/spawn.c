@@ -121,7 +121,7 @@ static int drop_to_init(const struct confine *c, int userns_fd, int pipe_fd) {
         cap_t caps;
         int r;
 
-        if ((r = enter_userns(c, userns_fd)) < 0)
+        if ((r = confine_limits(c)) < 0 || (r = enter_userns(c, userns_fd)) < 0)
                 return r;
         if (c->private_users && (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 ||
                                  setresuid(0, 0, 0) < 0))
