@@ -10,10 +10,13 @@ PKGS    := libnl-3.0 libnl-route-3.0 libnl-nf-3.0 libcap libseccomp libsystemd i
 OPT     ?= -O2 -g
 CFLAGS  ?=
 FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
-           -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' $(CFLAGS)
+           -DGEN_PROFILE_DIR='"$(PROFILE_DIR)"' -DGEN_INIT_PATH='"$(INIT_PATH)"' $(CFLAGS)
 # Where gend reads the seccomp profiles (gend -P overrides; the tests pass
 # policy/profiles of this tree). make install puts them there.
 PROFILE_DIR ?= $(PREFIX)/share/gen/profiles
+# A generation's pid 1, a small static program: gend uses the one beside
+# itself, else this one.
+INIT_PATH ?= $(PREFIX)/libexec/gen/gen-init
 
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
@@ -38,11 +41,16 @@ HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
 TOOLS       := sample load ctlraw
 
-all: $(B)/gend $(B)/gen
+all: $(B)/gend $(B)/gen $(B)/gen-init
 
 $(B)/gend: $(GEND_SRC) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $(GEND_SRC) \
 		$(shell pkg-config --libs $(PKGS))
+
+# Static and without sanitizers: it runs inside every generation.
+$(B)/gen-init: sandbox/init.c sandbox/init_main.c sandbox/init.h | $(B)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ \
+		sandbox/init.c sandbox/init_main.c
 
 $(B)/gen: $(GEN_SRC) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) -o $@ $(GEN_SRC) $(shell pkg-config --libs jansson)
@@ -96,6 +104,7 @@ bench: deps all tools
 
 install: all
 	install -D -m 0755 $(B)/gend $(DESTDIR)$(PREFIX)/sbin/gend
+	install -D -m 0755 $(B)/gen-init $(DESTDIR)$(INIT_PATH)
 	install -D -m 0755 $(B)/gen $(DESTDIR)$(PREFIX)/sbin/gen
 	install -D -m 0644 policy/profiles/default.profile $(DESTDIR)$(PROFILE_DIR)/default.profile
 	install -D -m 0644 policy/profiles/strict.profile $(DESTDIR)$(PROFILE_DIR)/strict.profile

@@ -1,6 +1,7 @@
-/* Pid 1 of a generation's PID namespace: gend's own code in the
- * generation's first process (as bubblewrap's pid 1 is), not a program.
- * It passes every signal it gets on to the server, reaps every process
+/* Pid 1 of a generation's PID namespace: the generation's first process,
+ * made by spawn.c, which execs the small static gen-init (init_main.c)
+ * once the server is started, or runs this same code itself when gen-init
+ * is not there. It passes every signal it gets on to the server, reaps every process
  * orphaned in the namespace, and exits with the server's status when the
  * server exits, which ends the namespace and everything left in it: gend
  * sees one main process, as before. Once gend has signalled it (a drain's

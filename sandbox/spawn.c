@@ -19,6 +19,10 @@
 #include "util.h"
 #include "view.h"
 
+#ifndef GEN_INIT_PATH
+#define GEN_INIT_PATH "/usr/local/libexec/gen/gen-init"
+#endif
+
 struct child_error {
         int error;
         char msg[512];
@@ -114,9 +118,28 @@ _Noreturn static void exec_server(const struct spawn_opts *o, int userns_fd, int
         child_fail(pipe_fd);
 }
 
+/* gen-init: the one beside gend's own program, else the installed one; -1
+ * when neither is there (pid 1 then runs gend's copy of its code). */
+static int open_init(void) {
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 16);
+        char *slash;
+        int fd;
+
+        if (n > 0) {
+                self[n] = 0;
+                if ((slash = strrchr(self, '/'))) {
+                        strcpy(slash + 1, "gen-init");
+                        if ((fd = open(self, O_PATH | O_CLOEXEC)) >= 0)
+                                return fd;
+                }
+        }
+        return open(GEN_INIT_PATH, O_PATH | O_CLOEXEC);
+}
+
 /* Pid 1 keeps CAP_KILL only (in its user namespace: over the generation's
  * processes alone), to pass signals on to a server of any uid. */
-static int drop_to_init(const struct confine *c, int userns_fd, int pipe_fd) {
+static int drop_to_init(const struct confine *c, int userns_fd) {
         cap_value_t kill_cap = CAP_KILL;
         cap_t caps;
         int r;
@@ -126,10 +149,6 @@ static int drop_to_init(const struct confine *c, int userns_fd, int pipe_fd) {
         if (c->private_users && (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 ||
                                  setresuid(0, 0, 0) < 0))
                 return err_set(errno, "switch to root of its user namespace");
-        /* Nothing of gend's stays open in pid 1 but the pipe to it. */
-        if (pipe_fd > 3)
-                close_range(3, pipe_fd - 1, 0);
-        close_range(pipe_fd + 1, ~0U, 0);
         for (cap_value_t v = 0; v <= (cap_value_t)cap_max_bits() - 1; v++)
                 if (v != CAP_KILL && cap_drop_bound(v) < 0)
                         return err_set(errno, "cap_drop_bound(%d)", v);
@@ -147,7 +166,23 @@ static int drop_to_init(const struct confine *c, int userns_fd, int pipe_fd) {
         return 0;
 }
 
-_Noreturn static void child(const struct spawn_opts *o, int userns_fd, int pipe_fd) {
+/* Its pid 1 from here on: gen-init when it can exec it, else gend's copy
+ * of the same code. Nothing of gend's stays open in it (the pipe to gend
+ * closes here). */
+_Noreturn static void become_init(pid_t server, int init_fd) {
+        if (init_fd >= 0) {
+                char pid[16], *argv[] = { "gen-init", pid, NULL }, *envp[] = { NULL };
+                snprintf(pid, sizeof(pid), "%d", (int)server);
+                close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
+        }
+        close_range(3, ~0U, 0);
+        prctl(PR_SET_NAME, "gen-init", 0, 0, 0);
+        init_run(server);
+}
+
+_Noreturn static void child(const struct spawn_opts *o, int userns_fd, int init_fd,
+                            int pipe_fd) {
         const struct confine *c = o->confine;
         sigset_t all;
         pid_t server;
@@ -188,12 +223,11 @@ _Noreturn static void child(const struct spawn_opts *o, int userns_fd, int pipe_
                 reset_signals();
                 exec_server(o, userns_fd, pipe_fd);
         }
-        if ((r = drop_to_init(c, userns_fd, pipe_fd)) < 0) {
+        if ((r = drop_to_init(c, userns_fd)) < 0) {
                 kill(server, SIGKILL);
                 goto fail;
         }
-        close(pipe_fd);
-        init_run(server);
+        become_init(server, init_fd);
 fail:
         errno = -r;
         child_fail(pipe_fd);
@@ -201,7 +235,7 @@ fail:
 
 int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd) {
         const struct confine *c = o->confine;
-        _cleanup_close_ int rd = -1, wr = -1, userns_fd = -1;
+        _cleanup_close_ int rd = -1, wr = -1, userns_fd = -1, init_fd = -1;
         uint64_t flags = 0;
         int fds[2], pidfd = -1, r;
         struct child_error e;
@@ -213,6 +247,8 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd) {
                         (c->new_ipc ? CLONE_NEWIPC : 0) | (c->private_pids ? CLONE_NEWPID : 0);
                 if (c->private_users && (r = userns_create(c->uid_base, &userns_fd)) < 0)
                         return r;
+                if (c->private_pids)
+                        init_fd = open_init();
         }
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return err_set(errno, "pipe2");
@@ -223,7 +259,7 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd) {
                 return err_set(errno, "clone3(CLONE_INTO_CGROUP)");
         if (pid == 0) {
                 closep(&rd);
-                child(o, userns_fd, wr);
+                child(o, userns_fd, init_fd, wr);
         }
         closep(&wr);
         wr = -1;
