@@ -176,7 +176,7 @@ write_policy() {  # NAME [extra lines...]: an extra key replaces its default
 		policy_default '[ready]' timeout 3s
 		printf '[drain]\n'; policy_default '[drain]' settle 200ms; policy_default '[drain]' timeout 30s
 		# The sample's task markers are outside its release directory.
-		printf '[sandbox]\nwritable = %s/markers\n' "$T"
+		mkdir -p "$T/markers"; printf '[sandbox]\nwritable = %s/markers\n' "$T"
 		for l in "$@"; do printf '%s\n' "$l"; done
 	} > "$T/etc/$name.policy"
 }

@@ -96,7 +96,9 @@ for s in r s; do
 	check "$what: /proc/$VICTIM: ENOENT" [ "$(try $port stat/proc/$VICTIM)" = "errno 2" ]
 	n=$(try $port procs | awk '{print $2}')
 	check "$what: /proc shows its own processes only ($n)" [ "$n" -ge 2 -a "$n" -le 4 ]
-	check "$what: its PID 1 is its own init" [ "$(try $port read/proc/1/comm)" = "ok gen-init" ]
+	check "$what: its PID 1 is its own init, gen-init (not a copy of gend)" \
+		bash -c "[ \"\$1\" = 'ok gen-init' ] && [[ \"\$2\" == 'ok gen-init '[0-9]* ]]" _ \
+		"$(try $port read/proc/1/comm)" "$(try $port read/proc/1/cmdline)"
 	check "$what: writing a sysctl (net.ipv4.ip_forward of its own namespace): EACCES" \
 		[ "$(try $port rewrite/proc/sys/net/ipv4/ip_forward)" = "errno 13" ]
 	check "$what: writing its pids.max: EACCES" [ "$(try $port rewrite$PIDS_MAX)" = "errno 13" ]
