@@ -13,14 +13,16 @@ OPT     ?= -O2 -g
 CFLAGS  ?=
 FLAGS    = $(OPT) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE $(CFLAGS)
 # Installed paths. Nothing is compiled in: gend finds its seccomp profiles
-# in ../share/gen/profiles from its own executable (gend -P overrides; the
-# tests pass policy/profiles of this tree), so any PREFIX works.
+# in ../share/gen/profiles and a generation's pid 1, gen-init, beside itself
+# or in ../libexec/gen from its own executable (gend -P overrides the
+# profiles; the tests pass policy/profiles of this tree), so any PREFIX works.
 SBINDIR       = $(PREFIX)/sbin
 DATADIR       = $(PREFIX)/share
 MANDIR        = $(DATADIR)/man
 UNITDIR       = $(PREFIX)/lib/systemd/system
 TMPFILESDIR   = $(PREFIX)/lib/tmpfiles.d
 COMPLETIONDIR = $(DATADIR)/bash-completion/completions
+LIBEXECDIR    = $(PREFIX)/libexec/gen
 
 # Debian packages: build, test, and run time.
 DEBS := build-essential pkg-config libnl-3-dev libnl-route-3-dev libnl-nf-3-dev libcap-dev \
@@ -34,7 +36,8 @@ SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 
 POLICY_SRC  := policy/policy.c policy/parse.c policy/validate.c
 SANDBOX_SRC := sandbox/util.c sandbox/naming.c sandbox/cgroup.c sandbox/netns.c \
-               sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c
+               sandbox/veth.c sandbox/spawn.c sandbox/confine.c sandbox/limits.c \
+               sandbox/dns.c sandbox/userns.c sandbox/view.c sandbox/init.c
 GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/rules.c \
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/service.c supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
@@ -42,27 +45,34 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
-UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
+UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
 TOOLS       := sample load ctlraw
 
-all: $(B)/gend $(B)/gen
+all: $(B)/gend $(B)/gen $(B)/gen-init
 
 $(B)/gend: $(GEND_SRC) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $(GEND_SRC) \
 		$(shell pkg-config --libs $(PKGS))
+
+# Static and without sanitizers: it runs inside every generation.
+$(B)/gen-init: sandbox/init.c sandbox/init_main.c sandbox/init.h | $(B)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -static -o $@ \
+		sandbox/init.c sandbox/init_main.c
 
 $(B)/gen: $(GEN_SRC) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) -o $@ $(GEN_SRC) $(shell pkg-config --libs jansson)
 
 # Unit tests: pure code only, no root.
 UNIT_DEPS_test_policy := policy/policy.c policy/parse.c policy/validate.c sandbox/confine.c \
-                         sandbox/util.c
+                         sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
-UNIT_DEPS_test_confine := sandbox/confine.c sandbox/util.c
+UNIT_DEPS_test_confine := sandbox/confine.c sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_limits := sandbox/limits.c policy/policy.c policy/parse.c sandbox/util.c
+UNIT_DEPS_test_dns    := sandbox/dns.c sandbox/util.c
+UNIT_DEPS_test_view   := sandbox/view.c sandbox/init.c sandbox/userns.c sandbox/util.c
 .SECONDEXPANSION:
 $(B)/test_%: tests/unit/test_%.c $$(UNIT_DEPS_test_$$*) $(HEADERS) | $(B)
 	$(CC) $(FLAGS) $(shell pkg-config --cflags $(PKGS)) -o $@ $< $(UNIT_DEPS_test_$*) \
@@ -101,7 +111,7 @@ bench: deps all tools
 
 # Every path under $(DESTDIR)$(PREFIX); the unit's ExecStart= names
 # $(SBINDIR) (without DESTDIR, where it will run).
-INSTALLED := $(SBINDIR)/gend $(SBINDIR)/gen \
+INSTALLED := $(SBINDIR)/gend $(SBINDIR)/gen $(LIBEXECDIR)/gen-init \
              $(DATADIR)/gen/profiles/default.profile $(DATADIR)/gen/profiles/strict.profile \
              $(MANDIR)/man8/gen.8 $(MANDIR)/man8/gend.8 $(MANDIR)/man5/gen.policy.5 \
              $(UNITDIR)/gend.service $(TMPFILESDIR)/gen.conf $(COMPLETIONDIR)/gen
@@ -109,6 +119,7 @@ INSTALLED := $(SBINDIR)/gend $(SBINDIR)/gen \
 install: all
 	install -D -m 0755 $(B)/gend $(DESTDIR)$(SBINDIR)/gend
 	install -D -m 0755 $(B)/gen $(DESTDIR)$(SBINDIR)/gen
+	install -D -m 0755 $(B)/gen-init $(DESTDIR)$(LIBEXECDIR)/gen-init
 	install -D -m 0644 policy/profiles/default.profile $(DESTDIR)$(DATADIR)/gen/profiles/default.profile
 	install -D -m 0644 policy/profiles/strict.profile $(DESTDIR)$(DATADIR)/gen/profiles/strict.profile
 	install -D -m 0644 man/gen.8 $(DESTDIR)$(MANDIR)/man8/gen.8
@@ -123,9 +134,10 @@ install: all
 # gen's own (share/gen); under a DESTDIR also those the files leave empty.
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DATADIR)/gen/profiles $(DESTDIR)$(DATADIR)/gen 2>/dev/null
+	-rmdir $(DESTDIR)$(DATADIR)/gen/profiles $(DESTDIR)$(DATADIR)/gen $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	@if [ -n "$(DESTDIR)" ]; then for f in $(INSTALLED); do d=$${f%/*}; \
-		while [ -n "$$d" ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; do d=$${d%/*}; done; done; fi
+		while [ -n "$$d" ]; do rmdir "$(DESTDIR)$$d" 2>/dev/null || [ ! -e "$(DESTDIR)$$d" ] || break; \
+		d=$${d%/*}; done; done; fi
 
 # The real target: Debian 12 booted under qemu (systemd, pure cgroup v2),
 # gend installed and started by its unit, then make check inside. Root.

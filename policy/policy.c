@@ -2,6 +2,7 @@
  * what is allowed. */
 #include "policy.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <ini.h>
@@ -265,6 +266,90 @@ BOOL_KEY(k_takeover, takeover)
 BOOL_KEY(k_uts, new_uts)
 BOOL_KEY(k_ipc, new_ipc)
 BOOL_KEY(k_private_tmp, private_tmp)
+BOOL_KEY(k_private_users, private_users)
+BOOL_KEY(k_private_pids, private_pids)
+BOOL_KEY(k_private_devices, private_devices)
+BOOL_KEY(k_protect_system, protect_system)
+BOOL_KEY(k_protect_kernel, protect_kernel)
+BOOL_KEY(k_protect_cgroups, protect_cgroups)
+
+/* An absolute path without "." or ".." parts, and not "/" itself. */
+static bool grant_path_ok(const char *s) {
+        if (s[0] != '/' || !s[1])
+                return false;
+        for (const char *c = s; c; c = strchr(c + 1, '/')) {
+                size_t len = strcspn(c + 1, "/");
+                if ((len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static int add_paths(char ***dst, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+
+        if (split_words(v, &w) < 0)
+                return WHY("cannot split '%s' into paths (unbalanced quote?)", v);
+        for (char **c = w; *c; c++)
+                if (!grant_path_ok(*c))
+                        return WHY("'%s' is not an absolute path below / without . or .. parts",
+                                   *c);
+        for (char **c = w; *c; c++)
+                if (strv_push(dst, strdup(*c)) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+static int k_writable(struct policy *p, const char *v, char *why, size_t n) {
+        return add_paths(&p->writable, v, why, n);
+}
+
+static int k_readable(struct policy *p, const char *v, char *why, size_t n) {
+        return add_paths(&p->readable, v, why, n);
+}
+
+static bool addr_ok(const char *s) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool host_name_ok(const char *s) {
+        size_t len = strlen(s);
+        if (len == 0 || len > 253 || s[0] == '-' || s[0] == '.')
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.')
+                        return false;
+        return true;
+}
+
+static int k_hosts(struct policy *p, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+        char *line;
+
+        if (split_words(v, &w) < 0 || strv_length(w) != 2 || !host_name_ok(w[0]) ||
+            !addr_ok(w[1]))
+                return WHY("must be NAME ADDRESS (e.g. db 10.0.0.5), not '%s'", v);
+        if (asprintf(&line, "%s %s", w[1], w[0]) < 0)
+                return -ENOMEM;
+        return strv_push(&p->hosts, line);
+}
+
+static int k_dns(struct policy *p, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+
+        if (split_words(v, &w) < 0)
+                return WHY("must be one to three nameserver addresses, not '%s'", v);
+        for (char **c = w; *c; c++)
+                if (!addr_ok(*c))
+                        return WHY("'%s' is not an IPv4 or IPv6 address", *c);
+        if (strv_length(p->dns) + strv_length(w) > 3)
+                return WHY("at most 3 nameservers (the resolver reads no more)");
+        for (char **c = w; *c; c++)
+                if (strv_push(&p->dns, strdup(*c)) < 0)
+                        return -ENOMEM;
+        return 0;
+}
 
 static int k_capabilities(struct policy *p, const char *v, char *why, size_t n) {
         _cleanup_strv_free_ char **w = NULL;
@@ -329,6 +414,16 @@ static const struct key_def {
         [KEY_UTS] = K("sandbox", "uts", k_uts, false),
         [KEY_IPC] = K("sandbox", "ipc", k_ipc, false),
         [KEY_PRIVATE_TMP] = K("sandbox", "private-tmp", k_private_tmp, false),
+        [KEY_PRIVATE_USERS] = K("sandbox", "private-users", k_private_users, false),
+        [KEY_PRIVATE_PIDS] = K("sandbox", "private-pids", k_private_pids, false),
+        [KEY_PRIVATE_DEVICES] = K("sandbox", "private-devices", k_private_devices, false),
+        [KEY_PROTECT_SYSTEM] = K("sandbox", "protect-system", k_protect_system, false),
+        [KEY_PROTECT_KERNEL] = K("sandbox", "protect-kernel", k_protect_kernel, false),
+        [KEY_PROTECT_CGROUPS] = K("sandbox", "protect-cgroups", k_protect_cgroups, false),
+        [KEY_WRITABLE] = K("sandbox", "writable", k_writable, true),
+        [KEY_READABLE] = K("sandbox", "readable", k_readable, true),
+        [KEY_HOSTS] = K("sandbox", "hosts", k_hosts, true),
+        [KEY_DNS] = K("sandbox", "dns", k_dns, true),
 };
 
 #undef K
@@ -482,7 +577,9 @@ static struct policy *policy_new(const char *name, const char *path) {
         p->quiet_procs = QUIET_BASELINE;
         p->settle_usec = 200 * USEC_PER_MSEC;
         p->drain_timeout_usec = 60 * USEC_PER_SEC;
-        p->new_uts = p->new_ipc = true;
+        p->new_uts = p->new_ipc = p->private_tmp = true;
+        p->private_users = p->private_pids = p->private_devices = true;
+        p->protect_system = p->protect_kernel = p->protect_cgroups = true;
         if (!p->name || !p->path) {
                 policy_free(p);
                 return NULL;
@@ -569,6 +666,10 @@ void policy_free(struct policy *p) {
         free(p->probe_path);
         strv_free(p->probe_argv);
         free(p->seccomp);
+        strv_free(p->writable);
+        strv_free(p->readable);
+        strv_free(p->hosts);
+        strv_free(p->dns);
         free(p);
 }
 

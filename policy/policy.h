@@ -29,6 +29,9 @@ enum policy_key {
         KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
         KEY_MEMORY, KEY_PIDS, KEY_CPU, KEY_NOFILE, KEY_NPROC, KEY_CORE,
         KEY_CAPABILITIES, KEY_SECCOMP, KEY_UTS, KEY_IPC, KEY_PRIVATE_TMP,
+        KEY_PRIVATE_USERS, KEY_PRIVATE_PIDS, KEY_PRIVATE_DEVICES,
+        KEY_PROTECT_SYSTEM, KEY_PROTECT_KERNEL, KEY_PROTECT_CGROUPS,
+        KEY_WRITABLE, KEY_READABLE, KEY_HOSTS, KEY_DNS,
         _KEY_MAX,
 };
 
@@ -79,6 +82,12 @@ struct policy {
         uint64_t caps;                  /* bit per CAP_* */
         char *seccomp;                  /* profile name or path, NULL: default */
         bool new_uts, new_ipc, private_tmp;
+        /* containment (gen.policy(5) says what each costs when relaxed) */
+        bool private_users, private_pids, private_devices;
+        bool protect_system, protect_kernel, protect_cgroups;
+        char **writable, **readable;    /* absolute paths */
+        char **hosts;                   /* "ADDR NAME" */
+        char **dns;                     /* nameserver addresses */
 
         unsigned line[_KEY_MAX];        /* where each key was given (the first
                                          * time, if repeatable); 0: not given */
@@ -114,8 +123,8 @@ bool policy_name_valid(const char *name);
 /* validate.c: checks against this host, after parsing, with file:line of
  * the key: [service] exec and an exec probe are executable regular files
  * (and so is a script's '#!' interpreter), directory is a directory, user
- * and group exist, a seccomp profile given by path loads, private-tmp
- * hides neither program nor directory. Looks at the file system and the
+ * and group exist, a seccomp profile given by path loads, the writable
+ * and readable paths exist, private-tmp does not hide the program. Looks at the file system and the
  * user database; the parser does not. */
 int policy_validate(const struct policy *p);
 

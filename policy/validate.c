@@ -139,22 +139,40 @@ static int check_seccomp(const struct policy *p) {
         return 0;
 }
 
-static bool under_tmp(const char *path) {
-        return strncmp(path, "/tmp", 4) == 0 && (path[4] == 0 || path[4] == '/');
+static bool under(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-/* private-tmp mounts an empty /tmp over the program or the directory. */
+/* private-tmp mounts an empty /tmp over what the host has there; the
+ * release directory and the granted paths are mounted back on top. */
 static int check_private_tmp(const struct policy *p) {
-        if (!p->private_tmp)
+        const char *prog = p->argv[0];
+
+        if (!p->private_tmp || !under(prog, "/tmp") || (p->directory && under(prog, p->directory)))
                 return 0;
-        if (under_tmp(p->argv[0]))
+        for (char **g = p->writable; g && *g; g++)
+                if (under(prog, *g))
+                        return 0;
+        for (char **g = p->readable; g && *g; g++)
+                if (under(prog, *g))
+                        return 0;
+        if (p->line[KEY_PRIVATE_TMP])
                 return key_error(p, KEY_PRIVATE_TMP, EINVAL, "yes gives the generation an empty "
                                  "/tmp of its own, which hides the program %s ([service] exec, "
-                                 "line %u)", p->argv[0], p->line[KEY_EXEC]);
-        if (p->directory && under_tmp(p->directory))
-                return key_error(p, KEY_PRIVATE_TMP, EINVAL, "yes gives the generation an empty "
-                                 "/tmp of its own, which hides the directory %s ([service] "
-                                 "directory, line %u)", p->directory, p->line[KEY_DIRECTORY]);
+                                 "line %u)", prog, p->line[KEY_EXEC]);
+        return key_error(p, KEY_EXEC, EINVAL, "%s is below /tmp, which the generation's own empty "
+                         "/tmp hides (private-tmp is yes by default): move it, put it in its "
+                         "directory or a [sandbox] readable path, or set private-tmp = no", prog);
+}
+
+/* The view mounts each granted path where it is: it must be there. */
+static int check_grants(const struct policy *p, enum policy_key k, char *const *paths) {
+        struct stat st;
+
+        for (char *const *g = paths; g && *g; g++)
+                if (stat(*g, &st) < 0 && !cannot_tell(errno))
+                        return key_error(p, k, errno, "%s: %s", *g, strerror(errno));
         return 0;
 }
 
@@ -170,6 +188,9 @@ int policy_validate(const struct policy *p) {
         if (p->probe == PROBE_EXEC && (r = check_program(p, KEY_PROBE, p->probe_argv[0])) < 0)
                 return r;
         if ((r = check_seccomp(p)) < 0)
+                return r;
+        if ((r = check_grants(p, KEY_WRITABLE, p->writable)) < 0 ||
+            (r = check_grants(p, KEY_READABLE, p->readable)) < 0)
                 return r;
         return check_private_tmp(p);
 }

@@ -4,15 +4,15 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
-#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 #include <sys/capability.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "../policy/policy.h"
+#include "dns.h"
+#include "userns.h"
 #include "util.h"
 
 /* Root's defaults: what ordinary servers started as root use, nothing that
@@ -97,8 +97,83 @@ int seccomp_profile_load(const char *path, bool *ret_allow_list, int **ret_nrs, 
         return 0;
 }
 
-int confine_prepare(const struct policy *p, const char *service, unsigned gen,
-                    const char *profile_dir, struct confine *ret) {
+static bool under(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+/* A granted path must exist; the view mounts it at its real path. */
+static int real_paths(const struct policy *p, const char *key, char *const *in, char ***ret) {
+        for (char *const *i = in; i && *i; i++) {
+                char *r = realpath(*i, NULL);
+                if (!r)
+                        return err_set(errno, "%s: [sandbox] %s: %s", p->path, key, *i);
+                if (strv_push(ret, r) < 0)
+                        return err_set(ENOMEM, "%s", p->path);
+        }
+        return 0;
+}
+
+/* A private /tmp hides what the host has there, unless it is granted. */
+static int check_tmp(const struct policy *p, const struct confine *c) {
+        const char *prog = p->argv[0];
+        bool shown = !under(prog, "/tmp") || (c->directory && under(prog, c->directory));
+
+        for (char **g = c->writable; !shown && g && *g; g++)
+                shown = under(prog, *g);
+        for (char **g = c->readable; !shown && g && *g; g++)
+                shown = under(prog, *g);
+        if (!shown)
+                return err_setx(EINVAL, "%s: [sandbox] private-tmp = yes gives the generation an "
+                                "empty /tmp of its own, which hides %s", p->path, prog);
+        return 0;
+}
+
+static int prepare_view(const struct policy *p, const struct confine_target *t,
+                        struct confine *c) {
+        _cleanup_free_ char *host_resolv = NULL;
+        int r;
+
+        c->private_users = p->private_users;
+        c->private_pids = p->private_pids;
+        c->private_devices = p->private_devices;
+        c->protect_system = p->protect_system;
+        c->protect_kernel = p->protect_kernel;
+        c->protect_cgroups = p->protect_cgroups;
+        c->low_ports = c->caps >> CAP_NET_BIND_SERVICE & 1;
+        if (c->private_users) {
+                if ((r = userns_base(t->slot, &c->uid_base)) < 0)
+                        return r;
+                if (c->uid >= USERNS_SIZE || c->gid >= USERNS_SIZE)
+                        return err_setx(ERANGE, "%s: [service] user/group: id %u is outside the "
+                                        "0-%u its user namespace maps (private-users = yes)",
+                                        p->path, c->uid >= USERNS_SIZE ? c->uid : c->gid,
+                                        USERNS_SIZE - 1);
+        }
+        if (t->directory && strcmp(t->directory, "/") != 0 &&
+            !(c->directory = realpath(t->directory, NULL)))
+                return err_set(errno, "release directory %s", t->directory);
+        if (c->directory && strcmp(c->directory, "/") == 0)
+                return err_setx(EINVAL, "release directory %s is the root directory: it would "
+                                "make every path writable", t->directory);
+        if ((r = real_paths(p, "writable", p->writable, &c->writable)) < 0 ||
+            (r = real_paths(p, "readable", p->readable, &c->readable)) < 0)
+                return r;
+        if (strv_length(c->writable) + strv_length(c->readable) > 60)
+                return err_setx(E2BIG, "%s: [sandbox] writable and readable: at most 60 paths",
+                                p->path);
+        if (c->private_tmp && (r = check_tmp(p, c)) < 0)
+                return r;
+        if (read_file("/etc/resolv.conf", &host_resolv, NULL) < 0)
+                host_resolv = NULL;     /* none: the gateway is its nameserver */
+        if (dns_resolv_conf(host_resolv, t->gateway, p->dns, &c->resolv_conf) < 0 ||
+            dns_hosts(c->hostname, t->addr, p->hosts, &c->hosts) < 0)
+                return err_set(ENOMEM, "%s", p->path);
+        return 0;
+}
+
+int confine_prepare(const struct policy *p, const struct confine_target *t,
+                    struct confine *ret) {
         struct confine c = { .core = UINT64_MAX, .new_uts = p->new_uts, .new_ipc = p->new_ipc,
                              .private_tmp = p->private_tmp };
         _cleanup_free_ char *profile = NULL;
@@ -119,19 +194,27 @@ int confine_prepare(const struct policy *p, const char *service, unsigned gen,
         c.nproc = p->nproc;
         if (p->core_set)
                 c.core = p->core;
-        snprintf(c.hostname, sizeof(c.hostname), "%s-%u", service, gen);
+        snprintf(c.hostname, sizeof(c.hostname), "%s-%u", t->service, t->gen);
+        if ((r = prepare_view(p, t, &c)) < 0) {
+                confine_done(&c);
+                return r;
+        }
 
         const char *name = p->seccomp ? p->seccomp : "default";
         if (strcmp(name, "none") != 0) {
                 if (name[0] == '/')
                         profile = strdup(name);
-                else if (asprintf(&profile, "%s/%s.profile", profile_dir, name) < 0)
+                else if (asprintf(&profile, "%s/%s.profile", t->profile_dir, name) < 0)
                         profile = NULL;
                 if (!profile)
-                        return err_set(ENOMEM, "profile");
-                if ((r = seccomp_profile_load(profile, &c.allow_list, &c.syscalls,
-                                              &c.n_syscalls)) < 0)
+                        r = err_set(ENOMEM, "profile");
+                else
+                        r = seccomp_profile_load(profile, &c.allow_list, &c.syscalls,
+                                                 &c.n_syscalls);
+                if (r < 0) {
+                        confine_done(&c);
                         return r;
+                }
                 c.has_seccomp = true;
         }
         *ret = c;
@@ -141,26 +224,19 @@ int confine_prepare(const struct policy *p, const char *service, unsigned gen,
 void confine_done(struct confine *c) {
         free(c->syscalls);
         c->syscalls = NULL;
+        free(c->directory);
+        c->directory = NULL;
+        strv_free(c->writable);
+        c->writable = NULL;
+        strv_free(c->readable);
+        c->readable = NULL;
+        free(c->resolv_conf);
+        c->resolv_conf = NULL;
+        free(c->hosts);
+        c->hosts = NULL;
 }
 
-static int apply_namespaces(const struct confine *c) {
-        int flags = (c->new_uts ? CLONE_NEWUTS : 0) | (c->new_ipc ? CLONE_NEWIPC : 0) |
-                    (c->private_tmp ? CLONE_NEWNS : 0);
-
-        if (flags && unshare(flags) < 0)
-                return err_set(errno, "unshare(UTS/IPC/mount)");
-        if (c->new_uts && sethostname(c->hostname, strlen(c->hostname)) < 0)
-                return err_set(errno, "sethostname(%s)", c->hostname);
-        if (c->private_tmp) {
-                if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                        return err_set(errno, "mount(/, MS_PRIVATE)");
-                if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
-                        return err_set(errno, "mount(tmpfs, /tmp)");
-        }
-        return 0;
-}
-
-static int apply_limits(const struct confine *c) {
+int confine_limits(const struct confine *c) {
         if (c->nofile) {
                 struct rlimit rl = { c->nofile, c->nofile };
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -241,9 +317,11 @@ static int apply_seccomp(const struct confine *c) {
 int confine_apply(const struct confine *c) {
         int r;
 
-        if ((r = apply_namespaces(c)) < 0 || (r = apply_limits(c)) < 0 ||
-            (r = apply_identity_and_caps(c)) < 0)
+        if ((r = confine_limits(c)) < 0 || (r = apply_identity_and_caps(c)) < 0)
                 return r;
+        /* After the identity change, which clears it. */
+        if (c->pdeath_signal && prctl(PR_SET_PDEATHSIG, c->pdeath_signal) < 0)
+                return err_set(errno, "prctl(PR_SET_PDEATHSIG)");
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return err_set(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
         return c->has_seccomp ? apply_seccomp(c) : 0;

@@ -36,6 +36,27 @@ static bool same_process(struct generation *g) {
         return g->pid > 0 && proc_start_time(g->pid, &start) >= 0 && start == g->pid_start;
 }
 
+/* What its processes run under, made again from its policy, for exec
+ * probes; NULL (exec probes refused) when that is no longer possible. */
+static const struct confine *adopt_confine(struct generation *g) {
+        char addr[16], gateway[16];
+        struct confine_target ct = {
+                .service = g->svc->name, .gen = g->n, .directory = g->directory,
+                .addr = ip4_to_string(g->addr, addr, sizeof(addr)),
+                .gateway = ip4_to_string(g->host_addr, gateway, sizeof(gateway)),
+                .slot = g->block, .profile_dir = g->svc->d->profile_dir,
+        };
+
+        if (!g->pid || !g->has_block || !g->directory)
+                return NULL;
+        if (confine_prepare(g->policy, &ct, &g->confine) < 0) {
+                log_warn("%s: generation %u: its exec probes cannot run: %s", g->svc->name, g->n,
+                         err_msg());
+                return NULL;
+        }
+        return &g->confine;
+}
+
 static int take(struct gend *d, const char *name, struct generation *g,
                 const struct port_map *ports, unsigned n_ports) {
         struct service *s = service_find(d, name);
@@ -73,7 +94,9 @@ static int take(struct gend *d, const char *name, struct generation *g,
                                   g->pidfd < 0 ? strerror(errno) : err_msg());
         } else
                 g->pid = 0;
-        g->probe_target = (struct probe_target){ .addr = g->addr, .netns = g->netns,
+        g->probe_target = (struct probe_target){ .addr = g->addr, .pidfd = g->pidfd,
+                                                 .cgroup = g->cgroup, .limits = &g->limits,
+                                                 .confine = adopt_confine(g),
                                                  .directory = g->directory,
                                                  .log_path = g->log_path, .envp = g->env };
         for (unsigned i = 0; i < g->policy->n_ports && !g->probe_target.port; i++)

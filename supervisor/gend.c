@@ -13,6 +13,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "../sandbox/cgroup.h"
+#include "../sandbox/spawn.h"
 #include "../sandbox/veth.h"
 #include "conntrack.h"
 #include "control.h"
@@ -379,6 +380,11 @@ int main(int argc, char **argv) {
                              "executable; name the profile directory with -P");
         else
                 r = profile_dir_check(d.profile_dir, from_option);
+        if (r >= 0) {
+                _cleanup_free_ char *init = NULL;
+                if ((r = spawn_init_path(&init)) >= 0)
+                        log_info("a generation's pid 1: %s", init);
+        }
         if (r >= 0)
                 r = setup(&d);
         if (r < 0) {

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "../policy/policy.h"
+#include "../sandbox/confine.h"
 #include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
 #include "fsm.h"
@@ -45,6 +46,7 @@ struct generation {
         char *directory;                /* its release directory */
         char **env;                     /* its environment, for exec probes too */
         struct gen_limits limits;
+        struct confine confine;         /* what it runs under, for exec probes too */
         unsigned oom_kills, pids_refused;
 
         /* CLOCK_MONOTONIC: one clock for the whole boot, also across gend

@@ -72,6 +72,7 @@ void gen_free(struct generation *g) {
         free(g->directory);
         strv_free(g->env);
         limits_release(&g->limits);
+        confine_done(&g->confine);
         policy_unref(g->policy);
         free(g);
 }
@@ -287,32 +288,32 @@ static int open_log(struct generation *g, int *ret_fd) {
         return 0;
 }
 
-static bool under_tmp(const char *path) {
-        return strcmp(path, "/tmp") == 0 || strncmp(path, "/tmp/", 5) == 0;
-}
-
 /* Checks, names and the address block: nothing in the kernel yet. */
-static int gen_plan(struct generation *g, const char *dir, struct confine *conf) {
+static int gen_plan(struct generation *g, const char *dir) {
         struct gend *d = g->svc->d;
         const struct policy *p = g->policy;
+        char addr[16], gateway[16];
         int r;
 
         if (asprintf(&g->log_path, "%s/%s/%u.log", d->log_dir, p->name, g->n) < 0 ||
             !(g->directory = strdup(dir ? dir : p->directory ? p->directory : "/")))
                 return err_set(ENOMEM, "names");
         /* Everything a policy can get wrong is found before anything starts. */
-        if (p->private_tmp && (under_tmp(p->argv[0]) || under_tmp(g->directory)))
-                return err_setx(EINVAL, "%s: [sandbox] private-tmp = yes gives the generation an "
-                                "empty /tmp of its own, which hides %s", p->path,
-                                under_tmp(p->argv[0]) ? p->argv[0] : g->directory);
-        if ((r = limits_check(&d->limits, p)) < 0 ||
-            (r = confine_prepare(p, p->name, g->n, d->profile_dir, conf)) < 0)
+        if ((r = limits_check(&d->limits, p)) < 0)
                 return r;
         if ((r = take_block(d, &g->block)) < 0)
                 return r;
         g->has_block = true;
         g->addr = pool_gen_addr(&d->base.pool, g->block);
         g->host_addr = pool_host_addr(&d->base.pool, g->block);
+        struct confine_target ct = {
+                .service = p->name, .gen = g->n, .directory = g->directory,
+                .addr = ip4_to_string(g->addr, addr, sizeof(addr)),
+                .gateway = ip4_to_string(g->host_addr, gateway, sizeof(gateway)),
+                .slot = g->block, .profile_dir = d->profile_dir,
+        };
+        if ((r = confine_prepare(p, &ct, &g->confine)) < 0)
+                return r;
         g->mark = marks_value(&d->marks, g->block);
         save(g);
         return 0;
@@ -326,10 +327,9 @@ static int gen_create(struct generation *g, const char *dir) {
         const struct policy *p = g->policy;
         _cleanup_close_ int netns_fd = -1, cg_fd = -1, log_fd = -1;
         _cleanup_free_ char *svc_cg = NULL, *cg = NULL, *ns = NULL;
-        struct confine conf = { 0 };
         int r, join[_LIM_MAX] = { -1, -1, -1 };
 
-        if ((r = gen_plan(g, dir, &conf)) < 0)
+        if ((r = gen_plan(g, dir)) < 0)
                 goto out;
         if (netns_name(p->name, g->n, &ns) < 0 || asprintf(&svc_cg, "%s/%s", d->cgroup_base,
                                                            p->name) < 0 ||
@@ -364,7 +364,7 @@ static int gen_create(struct generation *g, const char *dir) {
         struct spawn_opts o = {
                 .argv = p->argv, .envp = g->env, .directory = g->directory,
                 .cgroup_fd = cg_fd, .netns_fd = netns_fd, .log_fd = log_fd,
-                .confine = &conf, .join_fds = join, .n_join = _LIM_MAX,
+                .confine = &g->confine, .join_fds = join, .n_join = _LIM_MAX,
         };
         if ((r = spawn_start(&o, &g->pid, &g->pidfd)) < 0)
                 goto out;
@@ -372,7 +372,6 @@ static int gen_create(struct generation *g, const char *dir) {
                 log_warn("%s: generation %u: %s", p->name, g->n, err_msg());
         save(g);
 out:
-        confine_done(&conf);
         for (int c = 0; c < _LIM_MAX; c++)
                 if (join[c] >= 0)
                         close(join[c]);
@@ -422,7 +421,9 @@ int gen_start(struct generation *g, const char *dir) {
                 return err_setx(-r, "%s", msg);
         }
         gen_notify_created(g);
-        g->probe_target = (struct probe_target){ .addr = g->addr, .netns = g->netns,
+        g->probe_target = (struct probe_target){ .addr = g->addr, .pidfd = g->pidfd,
+                                                 .cgroup = g->cgroup, .limits = &g->limits,
+                                                 .confine = &g->confine,
                                                  .directory = g->directory,
                                                  .log_path = g->log_path, .envp = g->env };
         for (unsigned i = 0; i < g->policy->n_ports && !g->probe_target.port; i++)

@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "../sandbox/cgroup.h"
+#include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
-#include "../sandbox/netns.h"
+#include "../sandbox/spawn.h"
 #include "../sandbox/util.h"
 
 #define RETRY_USEC (100 * USEC_PER_MSEC)
@@ -26,7 +28,8 @@ struct probe {
         sd_event_source *io, *retry, *deadline;
         /* exec probes */
         const struct probe_target *target;
-        int netns_fd, log_fd;
+        int cgroup_fd, log_fd;
+        int join[_LIM_MAX];             /* v1 limit cgroups' cgroup.procs */
         pid_t pid;
         char reply[256];
         size_t reply_len;
@@ -50,10 +53,13 @@ void probe_free(struct probe *p) {
         attempt_close(p);
         sd_event_source_disable_unref(p->retry);
         sd_event_source_disable_unref(p->deadline);
-        if (p->netns_fd >= 0)
-                close(p->netns_fd);
+        if (p->cgroup_fd >= 0)
+                close(p->cgroup_fd);
         if (p->log_fd >= 0)
                 close(p->log_fd);
+        for (int c = 0; c < _LIM_MAX; c++)
+                if (p->join[c] >= 0)
+                        close(p->join[c]);
         free(p);
 }
 
@@ -156,29 +162,22 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-/* exec: the check runs in the generation's network namespace and
- * directory, writes to its log, and passes by exiting 0. */
+/* exec: the check runs inside the generation, as its own processes do:
+ * in its cgroups and namespaces, under its confine, in its directory,
+ * writing to its log; it passes by exiting 0. */
 static int start_exec(struct probe *p) {
-        char *const *argv = p->policy->probe_argv;
-        pid_t pid = fork();
+        const struct probe_target *t = p->target;
+        struct spawn_opts o = {
+                .argv = p->policy->probe_argv, .envp = t->envp, .directory = t->directory,
+                .cgroup_fd = p->cgroup_fd, .netns_fd = -1, .log_fd = p->log_fd,
+                .confine = t->confine, .join_fds = p->join, .n_join = _LIM_MAX,
+        };
+        pid_t pid;
 
-        if (pid < 0) {
-                snprintf(p->last, sizeof(p->last), "fork for exec %s: %s", argv[0], strerror(errno));
+        if (spawn_enter(&o, t->pidfd, &pid) < 0) {
+                snprintf(p->last, sizeof(p->last), "exec %s: %s", o.argv[0], err_msg());
                 attempt_failed(p);
                 return 0;
-        }
-        if (pid == 0) {
-                int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                if (setns(p->netns_fd, CLONE_NEWNET) < 0 || chdir(p->target->directory) < 0 ||
-                    null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(p->log_fd, 1) < 0 ||
-                    dup2(p->log_fd, 2) < 0)
-                        _exit(126);
-                execve(argv[0], argv, p->target->envp);
-                dprintf(2, "gend: probe: execve(%s): %s\n", argv[0], strerror(errno));
-                _exit(127);
         }
         p->pid = pid;
         return 0;
@@ -246,6 +245,30 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* What an exec probe enters, opened once for every try. */
+static int open_exec(struct probe *p) {
+        const struct probe_target *t = p->target;
+        int r;
+
+        if ((r = cg_open(t->cgroup)) < 0)
+                return r;
+        p->cgroup_fd = r;
+        for (int c = 0; c < _LIM_MAX; c++) {
+                _cleanup_free_ char *procs = NULL;
+                if (!t->limits->v1_dir[c])
+                        continue;
+                if (asprintf(&procs, "%s/cgroup.procs", t->limits->v1_dir[c]) < 0)
+                        return err_set(ENOMEM, "probe");
+                p->join[c] = open(procs, O_WRONLY | O_CLOEXEC);
+                if (p->join[c] < 0)
+                        return err_set(errno, "open(%s)", procs);
+        }
+        p->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+        if (p->log_fd < 0)
+                return err_set(errno, "open(%s)", t->log_path);
+        return 0;
+}
+
 int probe_start(sd_event *e, const struct policy *pol, const struct probe_target *t,
                 probe_done_t done, void *userdata, struct probe **ret) {
         struct probe *p = calloc(1, sizeof(*p));
@@ -255,18 +278,10 @@ int probe_start(sd_event *e, const struct policy *pol, const struct probe_target
                 return err_set(ENOMEM, "probe");
         *p = (struct probe){ .event = e, .policy = pol, .addr = t->addr, .port = t->port,
                              .done = done, .userdata = userdata, .fd = -1, .target = t,
-                             .netns_fd = -1, .log_fd = -1 };
-        if (pol->probe == PROBE_EXEC) {
-                if ((r = netns_open(t->netns, &p->netns_fd)) < 0) {
-                        probe_free(p);
-                        return r;
-                }
-                p->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-                if (p->log_fd < 0) {
-                        r = err_set(errno, "open(%s)", t->log_path);
-                        probe_free(p);
-                        return r;
-                }
+                             .cgroup_fd = -1, .log_fd = -1, .join = { -1, -1, -1 } };
+        if (pol->probe == PROBE_EXEC && (r = open_exec(p)) < 0) {
+                probe_free(p);
+                return r;
         }
         r = sd_event_add_time_relative(e, &p->deadline, CLOCK_MONOTONIC,
                                        pol->ready_timeout_usec, 0, on_deadline, p);

@@ -14,12 +14,19 @@ struct probe;
  * ("connect 10.213.0.2:9501 refused"). */
 typedef void (*probe_done_t)(void *userdata, int r, const char *why);
 
-/* Where the probe goes: the generation's address, and for exec probes its
- * network namespace, directory, log and environment. */
+struct confine;
+struct gen_limits;
+
+/* Where the probe goes: the generation's address, and for exec probes the
+ * generation itself (its main process's pidfd, to enter its namespaces;
+ * its cgroups; its confine), its directory, log and environment. */
 struct probe_target {
         uint32_t addr;
         uint16_t port;
-        const char *netns;              /* name under /run/netns */
+        int pidfd;
+        const char *cgroup;             /* absolute path */
+        const struct gen_limits *limits;
+        const struct confine *confine;
         const char *directory;
         const char *log_path;
         char *const *envp;

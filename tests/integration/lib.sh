@@ -177,6 +177,8 @@ write_policy() {  # NAME [extra lines...]: an extra key replaces its default
 		printf '[ready]\n'; policy_default '[ready]' probe 'http GET /health 200'
 		policy_default '[ready]' timeout 3s
 		printf '[drain]\n'; policy_default '[drain]' settle 200ms; policy_default '[drain]' timeout 30s
+		# The sample's task markers are outside its release directory.
+		mkdir -p "$T/markers"; printf '[sandbox]\nwritable = %s/markers\n' "$T"
 		for l in "$@"; do printf '%s\n' "$l"; done
 	} > "$T/etc/$name.policy"
 }

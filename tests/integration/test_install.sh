@@ -10,7 +10,7 @@ preflight
 X=$(extra_dir /tmp) || exit 1           # the prefix
 S=$(extra_dir /tmp) || exit 1           # the stage (DESTDIR)
 MK=(make -s -C "$ROOT" B="$TOOLS")      # the plain build, already made
-FILES="sbin/gend sbin/gen share/gen/profiles/default.profile share/gen/profiles/strict.profile
+FILES="sbin/gend sbin/gen libexec/gen/gen-init share/gen/profiles/default.profile share/gen/profiles/strict.profile
 share/man/man8/gen.8 share/man/man8/gend.8 share/man/man5/gen.policy.5
 lib/systemd/system/gend.service lib/tmpfiles.d/gen.conf share/bash-completion/completions/gen"
 files_under() { (cd "$1" && find . -type f -o -type l | sed 's|^\./||' | sort); }

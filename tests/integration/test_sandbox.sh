@@ -15,11 +15,13 @@ POLICY_PORT=$PORT INNER_PORT=80 write_policy ${SVC}a "[service]" "user = nobody"
 POLICY_PORT=$((PORT + 1)) INNER_PORT=80 write_policy ${SVC}b "[service]" "user = nobody" "environment = SAMPLE_PORT=80" \
 	"[sandbox]" "capabilities = none"
 # c: root with the defaults, the strict profile and a private /tmp; its
-# program must live outside /tmp (this tree may be cloned below /tmp).
+# program must live outside /tmp (this tree may be cloned below /tmp), in
+# a directory only root may enter, which its root (not the host's) may
+# enter only as granted.
 OUTSIDE=$(extra_dir /var/tmp) || exit 1
 cp "$TOOLS/sample" "$OUTSIDE/sample"
 POLICY_PORT=$((PORT + 2)) write_policy ${SVC}c "[service]" "exec = $OUTSIDE/sample" \
-	"[sandbox]" "seccomp = strict" "private-tmp = yes"
+	"[sandbox]" "seccomp = strict" "private-tmp = yes" "readable = $OUTSIDE"
 # t: a private /tmp that would hide the program
 POLICY_PORT=$((PORT + 5)) write_policy ${SVC}t "[service]" "exec = /tmp/gen-test-$RUN/server" \
 	"[sandbox]" "private-tmp = yes"

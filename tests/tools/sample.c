@@ -9,12 +9,19 @@
  *   GET /int80    getpid through the i386 ABI (int $0x80): "int80 RESULT"
  *   GET /forkbomb forks as fast as it can for 3 s: "forks N refused M"
  *   GET /hog      a child touches memory, 1 MiB at a time, up to 1 GiB
+ *   GET /try/OP/ARG  tries what a contained generation must not manage and
+ *                 answers "ok ..." or "errno N": read/PATH (answers the
+ *                 first line), append/PATH, rewrite/PATH (writes back what
+ *                 it reads: nothing changes even where it works), kill/PID
+ *                 (SIGTERM), stat/PATH, cgjoin/PATH (a child writes its pid
+ *                 to that cgroup.procs), procs (counts /proc/PID entries)
  *   GET /...      "generation N\n"; a task writes SAMPLE_MARKERS/done-N-PID
  *                 after SAMPLE_MARKERS/start-N-PID was written here.
  * Listens on 0.0.0.0:SAMPLE_PORT (9501). A release directory can break it
  * on purpose: a file "health-status" there sets the health answer, a file
  * "exit-now" makes it exit with status 3 at once. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -26,6 +33,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/time.h>
@@ -104,6 +112,100 @@ static void hog(void) {
         _exit(0);
 }
 
+static int try_read(const char *path, char *out, size_t n) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t len;
+
+        if (fd < 0)
+                return errno;
+        len = read(fd, out, n - 1);
+        close(fd);
+        if (len < 0)
+                return errno;
+        for (ssize_t i = 0; i < len; i++)
+                if (out[i] == 0)
+                        out[i] = ' ';
+        out[len] = 0;
+        out[strcspn(out, "\n")] = 0;
+        return 0;
+}
+
+static int try_write(const char *path, int flags, const char *data, size_t len) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
+        int e = 0;
+
+        if (fd < 0)
+                return errno;
+        if (write(fd, data, len) < 0)
+                e = errno;
+        close(fd);
+        return e;
+}
+
+/* The child writes its own pid: the server stays where it is. */
+static int try_cgjoin(const char *path) {
+        int st = 0;
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                char buf[32];
+                int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+                _exit(try_write(path, 0, buf, n));
+        }
+        if (pid < 0)
+                return errno;
+        signal(SIGCHLD, SIG_DFL);
+        waitpid(pid, &st, 0);
+        signal(SIGCHLD, SIG_IGN);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : EINTR;
+}
+
+static int count_procs(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d)))
+                n += de->d_name[0] >= '1' && de->d_name[0] <= '9';
+        if (d)
+                closedir(d);
+        return n;
+}
+
+static size_t try_op(const char *op, char *body, size_t n) {
+        char arg[1024], first[512] = "";
+        const char *slash = strchr(op, '/');
+        int e = 0;
+
+        snprintf(arg, sizeof(arg), "%.*s", (int)strcspn(slash ? slash : "", " \r\n"),
+                 slash ? slash : "");
+        if (strncmp(op, "read/", 5) == 0)
+                e = try_read(arg, first, sizeof(first));
+        else if (strncmp(op, "append/", 7) == 0)
+                e = try_write(arg, O_APPEND, "gen-escape\n", 11);
+        else if (strncmp(op, "rewrite/", 8) == 0) {
+                char now[512];
+                e = try_read(arg, now, sizeof(now));
+                if (!e) {
+                        strcat(now, "\n");
+                        e = try_write(arg, 0, now, strlen(now));
+                }
+        } else if (strncmp(op, "kill/", 5) == 0)
+                e = kill(atoi(arg + 1), SIGTERM) < 0 ? errno : 0;
+        else if (strncmp(op, "stat/", 5) == 0) {
+                struct stat st;
+                e = stat(arg, &st) < 0 ? errno : 0;
+        } else if (strncmp(op, "cgjoin/", 7) == 0)
+                e = try_cgjoin(arg);
+        else if (strncmp(op, "procs", 5) == 0)
+                return snprintf(body, n, "procs %d\n", count_procs());
+        else
+                return snprintf(body, n, "unknown\n");
+        if (e)
+                return snprintf(body, n, "errno %d\n", e);
+        return snprintf(body, n, "ok %s\n", first);
+}
+
 static void serve(int fd, int task_ms, int health) {
         char req[4096], body[8192];
         size_t got = 0;
@@ -164,6 +266,9 @@ static void serve(int fd, int task_ms, int health) {
                 int len = snprintf(body, sizeof(body), "hog %s %d\n",
                                    WIFSIGNALED(st) ? "killed by signal" : "exited",
                                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+                answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /try/", 9) == 0) {
+                size_t len = try_op(req + 9, body, sizeof(body));
                 answer(fd, 200, body, len);
         } else if (strncmp(req, "GET ", 4) == 0) {
                 pid_t pid = fork();

@@ -609,12 +609,29 @@ static void test_validate(void **state) {
                  "empty /tmp of its own, which hides the program %s/server ([service] exec, "
                  "line 2)", fix);
         expect_valid(text, want);
+        /* ... and so does the default, said at the program's line */
+        snprintf(text, sizeof(text), SERVICE("%s/server"), fix);
+        snprintf(want, sizeof(want), "web:2: [service] exec: %s/server is below /tmp, which the "
+                 "generation's own empty /tmp hides (private-tmp is yes by default): move it, "
+                 "put it in its directory or a [sandbox] readable path, or set private-tmp = no",
+                 fix);
+        expect_valid(text, want);
+        /* its directory and the granted paths are mounted back on top */
         snprintf(text, sizeof(text), "[service]\ndirectory = %s\nexec = /bin/sh\n[listen]\n"
                  "port = 80:1\n[sandbox]\nprivate-tmp = yes\n", fix);
-        snprintf(want, sizeof(want), "web:7: [sandbox] private-tmp: yes gives the generation an "
-                 "empty /tmp of its own, which hides the directory %s ([service] directory, "
-                 "line 2)", fix);
-        expect_valid(text, want);
+        expect_valid(text, NULL);
+        snprintf(text, sizeof(text), SERVICE("%s/server") "[sandbox]\nreadable = %s\n", fix, fix);
+        expect_valid(text, NULL);
+        snprintf(text, sizeof(text), SERVICE("%s/server") "[sandbox]\nprivate-tmp = no\n", fix);
+        expect_valid(text, NULL);
+
+        /* granted paths must exist */
+        expect_valid(SERVICE("/bin/sh") "[sandbox]\nwritable = /var /nonexistent-gen/cache\n",
+                     "web:6: [sandbox] writable: /nonexistent-gen/cache: No such file or "
+                     "directory");
+        expect_valid(SERVICE("/bin/sh") "[sandbox]\nreadable = /nonexistent-gen/keys\n",
+                     "web:6: [sandbox] readable: /nonexistent-gen/keys: No such file or "
+                     "directory");
 
         /* all good */
         expect_valid(SERVICE("/bin/sh -c 'exec server'"), NULL);
@@ -706,6 +723,60 @@ static void test_load_dir_each(void **state) {
         assert_string_equal(err_msg(), "opendir(/nonexistent-gen): No such file or directory");
 }
 
+/* Containment is on by default; each part has a key that relaxes it. */
+static void test_containment(void **state) {
+        struct policy *p = NULL;
+        (void)state;
+        assert_int_equal(policy_parse_string("web", "[service]\nexec=/x\n[listen]\nport=80:1\n", &p), 0);
+        assert_true(p->private_users && p->private_pids && p->private_devices && p->private_tmp);
+        assert_true(p->protect_system && p->protect_kernel && p->protect_cgroups);
+        assert_null(p->writable);
+        assert_null(p->dns);
+        policy_free(p);
+        p = NULL;
+        assert_int_equal(policy_parse_string("web", "[service]\nexec=/x\n[listen]\nport=80:1\n"
+                "[sandbox]\nprivate-users = no\nprivate-pids = no\nprivate-devices = no\n"
+                "protect-system = no\nprotect-kernel = no\nprotect-cgroups = no\n"
+                "private-tmp = no\n"
+                "writable = /var/lib/web '/srv/with space'\nwritable = /run/web\n"
+                "readable = /etc/ssl/private\n"
+                "hosts = db 10.0.0.5\nhosts = cache.local fd00::7\n"
+                "dns = 10.0.0.53 2001:db8::53\n", &p), 0);
+        assert_false(p->private_users || p->private_pids || p->private_devices || p->private_tmp);
+        assert_false(p->protect_system || p->protect_kernel || p->protect_cgroups);
+        assert_int_equal(strv_length(p->writable), 3);
+        assert_string_equal(p->writable[1], "/srv/with space");
+        assert_string_equal(p->writable[2], "/run/web");
+        assert_string_equal(p->readable[0], "/etc/ssl/private");
+        assert_string_equal(p->hosts[0], "10.0.0.5 db");
+        assert_string_equal(p->hosts[1], "fd00::7 cache.local");
+        assert_string_equal(p->dns[1], "2001:db8::53");
+        policy_free(p);
+
+        static const struct { const char *line, *expect; } bad[] = {
+                { "writable = var/lib", "'var/lib' is not an absolute path" },
+                { "writable = /", "'/' is not an absolute path" },
+                { "writable = /srv/../etc", "without . or .. parts" },
+                { "readable = /etc/./ssl", "without . or .. parts" },
+                { "hosts = db", "must be NAME ADDRESS" },
+                { "hosts = db 10.0.0.300", "must be NAME ADDRESS" },
+                { "hosts = -db 10.0.0.3", "must be NAME ADDRESS" },
+                { "dns = 127.0.0.1 resolver", "'resolver' is not an IPv4 or IPv6 address" },
+                { "dns = 1.1.1.1 1.0.0.1 8.8.8.8 8.8.4.4", "at most 3 nameservers" },
+                { "protect-system = strict", "[sandbox] protect-system: must be yes or no" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char text[256];
+                snprintf(text, sizeof(text), "[service]\nexec=/x\n[listen]\nport=80:1\n[sandbox]\n%s\n",
+                         bad[i].line);
+                p = NULL;
+                if (policy_parse_string("web", text, &p) >= 0 || !strstr(err_msg(), bad[i].expect))
+                        fail_msg("case %zu: got \"%s\", want \"%s\"", i, p ? "success" : err_msg(),
+                                 bad[i].expect);
+                assert_null(p);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good),     cmocka_unit_test(test_defaults),
@@ -715,7 +786,7 @@ int main(void) {
                 cmocka_unit_test(test_numbers),  cmocka_unit_test(test_ranges),
                 cmocka_unit_test(test_ranges_ok), cmocka_unit_test(test_duplicates),
                 cmocka_unit_test(test_lines),    cmocka_unit_test(test_validate),
-                cmocka_unit_test(test_load_dir_each),
+                cmocka_unit_test(test_load_dir_each), cmocka_unit_test(test_containment),
         };
         return cmocka_run_group_tests_name("policy", tests, setup_fixtures, teardown_fixtures);
 }
