@@ -183,6 +183,16 @@ static int k_restart_burst(struct policy *p, const char *v, char *why, size_t n)
         return r;
 }
 
+static int k_host_ports(struct policy *p, const char *v, char *why, size_t n) {
+        if (strcmp(v, "open") == 0)
+                p->host_ports_closed = false;
+        else if (strcmp(v, "closed") == 0)
+                p->host_ports_closed = true;
+        else
+                return WHY("must be 'open' or 'closed', not '%s'", v);
+        return 0;
+}
+
 static int k_quiet(struct policy *p, const char *v, char *why, size_t n) {
         uint64_t x;
         if (strcmp(v, "baseline") == 0) {
@@ -424,6 +434,7 @@ static const struct key_def {
         [KEY_READABLE] = K("sandbox", "readable", k_readable, true),
         [KEY_HOSTS] = K("sandbox", "hosts", k_hosts, true),
         [KEY_DNS] = K("sandbox", "dns", k_dns, true),
+        [KEY_HOST_PORTS] = K("sandbox", "host-ports", k_host_ports, false),
 };
 
 #undef K

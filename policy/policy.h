@@ -31,7 +31,7 @@ enum policy_key {
         KEY_CAPABILITIES, KEY_SECCOMP, KEY_UTS, KEY_IPC, KEY_PRIVATE_TMP,
         KEY_PRIVATE_USERS, KEY_PRIVATE_PIDS, KEY_PRIVATE_DEVICES,
         KEY_PROTECT_SYSTEM, KEY_PROTECT_KERNEL, KEY_PROTECT_CGROUPS,
-        KEY_WRITABLE, KEY_READABLE, KEY_HOSTS, KEY_DNS,
+        KEY_WRITABLE, KEY_READABLE, KEY_HOSTS, KEY_DNS, KEY_HOST_PORTS,
         _KEY_MAX,
 };
 
@@ -58,6 +58,7 @@ struct policy {
         struct port_map ports[POLICY_PORTS_MAX];
         unsigned n_ports;
         bool takeover;                  /* forward public ports a host socket holds */
+        bool host_ports_closed;         /* [sandbox] host-ports = closed */
 
         enum probe_kind probe;
         char *probe_path;               /* http */

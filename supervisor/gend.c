@@ -283,6 +283,19 @@ static int setup(struct gend *d) {
         d->n_blocks = pool_blocks(&d->base.pool);
         if (d->n_blocks > d->marks.n)
                 d->n_blocks = d->marks.n;
+        /* The pool in two: a part whose generations the host's own ports
+         * refuse ([sandbox] host-ports = closed), one rule for all of them. */
+        unsigned p2 = 1;
+        while (p2 * 2 <= d->n_blocks + 1)
+                p2 *= 2;
+        d->half = p2 / 2;
+        if (d->half) {
+                unsigned bits = 0;
+                while ((4U << bits) < d->half * 4)
+                        bits++;
+                d->base.closed = d->base.pool.base + d->half * 4;
+                d->base.closed_prefix = 32 - (2 + bits);
+        }
         d->blocks_used = calloc(d->n_blocks, 1);
         if (!d->blocks_used)
                 return err_set(ENOMEM, "address pool");

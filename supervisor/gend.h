@@ -116,6 +116,7 @@ struct gend {
         struct rules_base base;
         struct marks marks;
         unsigned n_blocks;              /* blocks usable: pool and marks allow */
+        unsigned half;                  /* [half, 2 half): host-ports = closed; the rest open */
         uint8_t *blocks_used;
         unsigned next_block;            /* blocks are handed out round robin */
         struct fwd *fwd;

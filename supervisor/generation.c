@@ -239,18 +239,25 @@ static int take_number(struct service *s, unsigned *ret) {
 }
 
 /* Round robin from the last one handed out: a block (address and mark)
- * comes back as late as possible. */
-static int take_block(struct gend *d, unsigned *ret) {
+ * comes back as late as possible. host-ports = closed takes it from the
+ * pool's closed part, [half, 2 half). */
+static bool block_fits(const struct gend *d, unsigned b, bool closed) {
+        bool in_closed = d->half && b >= d->half && b < 2 * d->half;
+        return in_closed == closed;
+}
+
+static int take_block(struct gend *d, bool closed, unsigned *ret) {
         for (unsigned i = 0; i < d->n_blocks; i++) {
                 unsigned b = (d->next_block + i) % d->n_blocks;
-                if (!d->blocks_used[b]) {
+                if (!d->blocks_used[b] && block_fits(d, b, closed)) {
                         d->blocks_used[b] = 1;
                         d->next_block = b + 1;
                         *ret = b;
                         return 0;
                 }
         }
-        return err_setx(ENOSPC, "the address pool is used up (%u generations live)", d->n_blocks);
+        return err_setx(ENOSPC, "the %s part of the address pool is used up",
+                        closed ? "host-ports = closed" : "open");
 }
 
 static int build_env(struct generation *g, char ***ret) {
@@ -301,7 +308,7 @@ static int gen_plan(struct generation *g, const char *dir) {
         /* Everything a policy can get wrong is found before anything starts. */
         if ((r = limits_check(&d->limits, p)) < 0)
                 return r;
-        if ((r = take_block(d, &g->block)) < 0)
+        if ((r = take_block(d, p->host_ports_closed, &g->block)) < 0)
                 return r;
         g->has_block = true;
         g->addr = pool_gen_addr(&d->base.pool, g->block);

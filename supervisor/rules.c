@@ -57,8 +57,11 @@ static void filter_base(FILE *out, const struct rules_base *b) {
         pool_to_string(&b->pool, p, sizeof(p));
         fprintf(out, ":GEN-FWD - [0:0]\n:GEN-INPUT - [0:0]\n");
         /* A generation reaches another one only through a public port (DNAT),
-         * like any client, never at its own address. */
-        fprintf(out, "-A GEN-FWD -s %s -d %s -m conntrack ! --ctstate DNAT -j DROP\n", p, p);
+         * like any client, never at its own address: refused at once. */
+        fprintf(out, "-A GEN-FWD -s %s -d %s -p tcp -m conntrack ! --ctstate DNAT -j REJECT "
+                "--reject-with tcp-reset\n", p, p);
+        fprintf(out, "-A GEN-FWD -s %s -d %s -m conntrack ! --ctstate DNAT -j REJECT "
+                "--reject-with icmp-port-unreachable\n", p, p);
         fprintf(out, "-A GEN-FWD -d %s -j ACCEPT\n-A GEN-FWD -s %s -j ACCEPT\n", p, p);
         /* route_localnet is on for gen's veth links; like kube-proxy
          * (CVE-2020-8558), drop new connections to 127/8 that did not come
@@ -66,6 +69,17 @@ static void filter_base(FILE *out, const struct rules_base *b) {
          * (but the resolver gend forwards to, by DNAT). */
         fprintf(out, "-A GEN-INPUT -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate "
                 "RELATED,ESTABLISHED,DNAT -j DROP\n");
+        if (b->closed_prefix) {
+                /* [sandbox] host-ports = closed: the host's own ports refuse its
+                 * generations (public ports and the resolver are DNAT, and stay). */
+                char c[32], a[16];
+                snprintf(c, sizeof(c), "%s/%u", ip4_to_string(b->closed, a, sizeof(a)),
+                         b->closed_prefix);
+                fprintf(out, "-A GEN-INPUT -s %s -p tcp -m conntrack ! --ctstate "
+                        "RELATED,ESTABLISHED,DNAT -j REJECT --reject-with tcp-reset\n", c);
+                fprintf(out, "-A GEN-INPUT -s %s -m conntrack ! --ctstate "
+                        "RELATED,ESTABLISHED,DNAT -j REJECT --reject-with icmp-port-unreachable\n", c);
+        }
 }
 
 static void nat_base(FILE *out, const struct rules_base *b) {

@@ -20,6 +20,8 @@
 
 struct rules_base {
         struct pool pool;
+        uint32_t closed;                /* the part of the pool whose generations do not */
+        unsigned closed_prefix;         /* reach the host's own ports; prefix 0: none */
         uint32_t dns;                   /* a resolver on the host's loopback that
                                            generations reach at their gateway, 0: none */
 };

@@ -23,6 +23,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -172,6 +173,36 @@ static int count_procs(void) {
         return n;
 }
 
+/* connect to A.B.C.D:PORT within 2 s: 0 or the errno it met. */
+static int try_connect(const char *arg) {
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        char addr[64];
+        const char *colon = strrchr(arg, ':');
+        struct pollfd p;
+        int fd, e = 0;
+        socklen_t len = sizeof(e);
+
+        if (!colon || (size_t)(colon - arg) >= sizeof(addr))
+                return EINVAL;
+        snprintf(addr, sizeof(addr), "%.*s", (int)(colon - arg), arg);
+        sa.sin_port = htons(atoi(colon + 1));
+        if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+                return EINVAL;
+        if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+                return errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+                e = errno;
+        else {
+                p = (struct pollfd){ fd, POLLOUT, 0 };
+                if (poll(&p, 1, 2000) != 1)
+                        e = ETIMEDOUT;
+                else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+                        e = errno;
+        }
+        close(fd);
+        return e;
+}
+
 static size_t try_op(const char *op, char *body, size_t n) {
         char arg[1024], first[512] = "";
         const char *slash = strchr(op, '/');
@@ -197,6 +228,8 @@ static size_t try_op(const char *op, char *body, size_t n) {
                 e = stat(arg, &st) < 0 ? errno : 0;
         } else if (strncmp(op, "cgjoin/", 7) == 0)
                 e = try_cgjoin(arg);
+        else if (strncmp(op, "connect/", 8) == 0)
+                e = try_connect(arg + 1);
         else if (strncmp(op, "procs", 5) == 0)
                 return snprintf(body, n, "procs %d\n", count_procs());
         else

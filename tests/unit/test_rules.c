@@ -30,7 +30,7 @@ static char *render_switch(enum rules_op op, const struct port_map *old_ports, u
 static char *render(enum rules_op op) { return render_switch(op, NULL, 0); }
 
 static char *reconcile(const char *save_text, unsigned n, uint32_t dns) {
-        struct rules_base b = { .dns = dns };
+        struct rules_base b = { .dns = dns, .closed = 0x0ad52000, .closed_prefix = 19 };
         struct rules_target t[] = {
                 { "web", ports, 2, 0x0ad50006, 0x00010000, 0x0fff0000 },
                 { "api", ports, 1, 0x0ad5000a, 0x00020000, 0x0fff0000 },
@@ -84,7 +84,9 @@ static void test_base_on_a_clean_host(void **state) {
         char *t = reconcile("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*filter\nCOMMIT\n", 0, 0);
         (void)state;
         expect(t, "*filter\n:GEN-FWD - [0:0]\n:GEN-INPUT - [0:0]\n");
-        expect(t, "-A GEN-FWD -s 10.213.0.0/16 -d 10.213.0.0/16 -m conntrack ! --ctstate DNAT -j DROP\n");
+        expect(t, "-A GEN-FWD -s 10.213.0.0/16 -d 10.213.0.0/16 -p tcp -m conntrack ! --ctstate DNAT -j REJECT --reject-with tcp-reset\n");
+        expect(t, "-A GEN-FWD -s 10.213.0.0/16 -d 10.213.0.0/16 -m conntrack ! --ctstate DNAT -j REJECT --reject-with icmp-port-unreachable\n");
+        expect(t, "-A GEN-INPUT -s 10.213.32.0/19 -p tcp -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j REJECT --reject-with tcp-reset\n");
         expect(t, "-A GEN-FWD -d 10.213.0.0/16 -j ACCEPT\n");
         expect(t, "-A GEN-INPUT -d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n");
         expect(t, "-I FORWARD 1 -j GEN-FWD\n");
