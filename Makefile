@@ -36,6 +36,9 @@ GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
 TOOLS       := sample load ctlraw
+BENCH_TOOLS := firstnew
+# make bench: the alternatives it measures gen against, and its plots.
+BENCH_DEBS  := nginx wrk apache2-utils gnuplot-nox
 
 all: $(B)/gend $(B)/gen
 
@@ -88,7 +91,14 @@ check: deps
 demo: deps all tools
 	tests/demo.sh $(B)
 
-bench: deps all tools
+# make bench (root): gen against what users do today, in one run, about
+# five minutes; the table, a Markdown report and plots go to
+# tests/bench/results/.
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(BENCH_DEBS)"
+
+bench: bench-deps
+	$(MAKE) all tools $(addprefix $(B)/,$(BENCH_TOOLS))
 	tests/bench/run.sh $(B)
 
 install: all
@@ -103,4 +113,4 @@ install: all
 clean:
 	rm -rf $(B) $(SAN)
 
-.PHONY: all deps check demo bench install clean tools units
+.PHONY: all deps check demo bench bench-deps install clean tools units
