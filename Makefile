@@ -36,7 +36,7 @@ GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
 TOOLS       := sample load ctlraw
-BENCH_TOOLS := firstnew
+BENCH_TOOLS := firstnew ctltime
 # make bench: the alternatives it measures gen against, and its plots.
 BENCH_DEBS  := nginx wrk apache2-utils gnuplot-nox
 
