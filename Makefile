@@ -36,9 +36,9 @@ GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
 TOOLS       := sample load ctlraw
-BENCH_TOOLS := firstnew ctltime
+BENCH_TOOLS := firstnew ctltime swload
 # make bench: the alternatives it measures gen against, and its plots.
-BENCH_DEBS  := nginx wrk apache2-utils gnuplot-nox
+BENCH_DEBS  := nginx wrk gnuplot-nox
 
 all: $(B)/gend $(B)/gen
 
