@@ -13,6 +13,9 @@
 #                  address (upstream keepalive 32)
 #   veth, no DNAT  (for the diagnosis only) the generation's address from
 #                  the host: the veth hop without NAT
+# BENCH_PERF=1 (and linux-perf installed): one more new-connection run of
+# direct and of gen from loopback under perf record -a, their top kernel
+# symbols into results/raw/perf-*.txt, for the diagnosis.
 B=${1:-build}
 export B
 . "$(dirname "$0")/../integration/lib.sh"
@@ -120,6 +123,18 @@ for m in ka nc; do
 		record "forwarding, $what: p99 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p99")
 	done
 done
+if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
+	for p in direct loopback clientns; do
+		perf record -q -a -g -o "$T/perf.$p" -- sleep "$RUN_S" 2> /dev/null &
+		pp=$!
+		${WHERE[$p]} wrk -t1 -c32 -d"${RUN_S}s" -H "Connection: close" "${URL[$p]}" > "$T/perf.$p.wrk" 2>&1
+		wait $pp
+		{
+			echo "# $p: $(grep Requests/sec "$T/perf.$p.wrk")"
+			perf report -q -i "$T/perf.$p" --no-children --sort sym --percent-limit 0.7 --stdio -g none 2> /dev/null
+		} > "$BENCH_OUT/perf-$p.txt"
+	done
+fi
 errors=$(cat "$T"/*.errors | awk '{s += $1} END {print s + 0}')
 note "forward: wrk counted $errors errors (socket errors and non-2xx answers) in all runs; conntrack entries in the run's namespace at the end: $(conntrack -C 2>/dev/null || echo ?)."
 for p in $PATHS; do

@@ -102,6 +102,49 @@ plots() {
 	targets 0
 } | tee "$R/table.txt"
 
+# The short table README.md shows: medians, gen and its baselines side
+# by side, one line per comparison.
+summary() {
+	awk -F'\t' '
+	function f(x) { if (x == int(x)) return sprintf("%d", x); a = x < 0 ? -x : x; if (a >= 1000) return sprintf("%.0f", x); if (a >= 100) return sprintf("%.1f", x); if (a >= 1) return sprintf("%.1f", x); return sprintf("%.2f", x) }
+	{ m[$1 "|" $2] = $6; u[$1] = $3 }
+	function row(label, g, a, b, c,    s) {
+		if (!((g "|" a) in m)) return
+		s = sprintf("%-50s %8s", label, f(m[g "|" a]))
+		s = s sprintf(" %8s", ((g "|" b) in m) ? f(m[g "|" b]) : "")
+		s = s sprintf(" %10s", ((g "|" c) in m) ? f(m[g "|" c]) : "")
+		print s "  " u[g]
+	}
+	END {
+		printf "%-50s %8s %8s %10s\n", "switch: command to first new connection", "gen", "ipt-rest", "nginx"
+		for (n = 1; n <= 1000; n++) {
+			g = "switch, " n " service" (n > 1 ? "s" : "") ": command to first new connection on the new side"
+			row("  " n " service" (n > 1 ? "s" : ""), g, "gen switch", "iptables-restore --noflush", "nginx -s reload")
+		}
+		printf "%-50s %8s %8s %10s\n", "switch under load (sample service)", "gen new", "recipe", "stop+start"
+		split("new connection per request|keep-alive", L, "|"); split("new conn|keep-alive", S, "|")
+		for (i = 1; i <= 2; i++) {
+			g = "under load, " L[i]
+			row("  " S[i] ": failed requests", g ": failed requests", "gen new", "nginx recipe (second port, reload)", "stop and start")
+			row("  " S[i] ": background tasks cut", g ": background tasks of release 1 cut", "gen new", "nginx recipe (second port, reload)", "stop and start")
+			row("  " S[i] ": to release 2 answering", g ": deploy command to the first answer from release 2", "gen new", "nginx recipe (second port, reload)", "stop and start")
+			row("  " S[i] ": until release 1 gone", g ": deploy command until release 1 is gone", "gen new", "nginx recipe (second port, reload)", "stop and start")
+		}
+		printf "%-50s %8s %8s %10s\n", "forwarding, requests per second", "gen DNAT", "direct", "nginx"
+		row("  keep-alive", "forwarding, keep-alive: throughput", "gen DNAT, from loopback", "direct, in the generation'"'"'s netns", "nginx reverse proxy (upstream keepalive)")
+		row("  new connection per request", "forwarding, new connection per request: throughput", "gen DNAT, from loopback", "direct, in the generation'"'"'s netns", "nginx reverse proxy (upstream keepalive)")
+		printf "%-50s %8s %8s\n", "a generation'"'"'s objects", "gend", "by hand"
+		row("  set-up (cgroup, netns, veth, exec)", "set-up: cgroup, netns, veth, addresses, route, process exec'"'"'d", "gend", "ip commands")
+		split("1 process|100 processes|1000 processes", P, "|")
+		for (i = 1; i <= 3; i++)
+			row("  retire --now, " P[i], "retire --now: decision to everything removed, " P[i], "gen retire --now", "freeze, kill, rmdir, netns del by hand")
+		printf "%-50s %8s %8s\n", "at rest, 10 services x 2 generations", "gend", "nginx"
+		row("  wakeups per second", "at rest: wakeups per second, 10 services x 2 generations", "gend", "nginx master + worker")
+		row("  resident memory", "at rest: resident memory, 10 services x 2 generations", "gend", "nginx master + worker")
+	}' "$RAW/stats"
+}
+summary > "$R/summary.txt"
+
 plots
 {
 	echo "# make bench: gen against what users do today"
