@@ -47,6 +47,9 @@ GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
 TOOLS       := sample load ctlraw
+BENCH_TOOLS := firstnew ctltime swload
+# make bench: the alternatives it measures gen against, and its plots.
+BENCH_DEBS  := nginx wrk gnuplot-nox
 
 all: $(B)/gend $(B)/gen $(B)/gen-init
 
@@ -106,7 +109,14 @@ check: deps
 demo: deps all tools
 	tests/demo.sh $(B)
 
-bench: deps all tools
+# make bench (root): gen against what users do today, in one run, about
+# five minutes; the table, a Markdown report and plots go to
+# tests/bench/results/.
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(BENCH_DEBS)"
+
+bench: bench-deps
+	$(MAKE) all tools $(addprefix $(B)/,$(BENCH_TOOLS))
 	tests/bench/run.sh $(B)
 
 # Every path under $(DESTDIR)$(PREFIX); the unit's ExecStart= names
@@ -161,4 +171,4 @@ vm-cached:
 clean:
 	rm -rf $(B) $(SAN)
 
-.PHONY: all deps check check-vm vm-cached demo bench install uninstall clean tools units
+.PHONY: all deps check check-vm vm-cached demo bench bench-deps install uninstall clean tools units

@@ -19,7 +19,15 @@
  *                 after SAMPLE_MARKERS/start-N-PID was written here.
  * Listens on 0.0.0.0:SAMPLE_PORT (9501). A release directory can break it
  * on purpose: a file "health-status" there sets the health answer, a file
- * "exit-now" makes it exit with status 3 at once. */
+ * "exit-now" makes it exit with status 3 at once.
+ *
+ * SAMPLE_KEEPALIVE=1 (for the benchmarks' keep-alive load): HTTP/1.1, one
+ * thread per connection, connections kept open between requests (closed
+ * after 2 s idle). SIGTERM (gen's [drain] stop-signal when draining
+ * starts) no longer ends it: from then on every answer says "Connection:
+ * close" and its connection is closed after it, so clients move to the
+ * new generation; it serves until it is stopped. Only GET /health and
+ * GET / are served in this mode. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +35,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +326,101 @@ static void serve(int fd, int task_ms, int health) {
         close(fd);
 }
 
+static volatile sig_atomic_t draining;
+
+static void on_term(int sig) {
+        (void)sig;
+        draining = 1;
+}
+
+struct ka_conn {
+        int fd, task_ms, health;
+};
+
+static void answer_ka(int fd, int status, const char *body, size_t len, bool close_it) {
+        char buf[512];
+        int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nConnection: %s"
+                         "\r\n\r\n%.*s", status, status == 200 ? "OK" : "Error", len,
+                         close_it ? "close" : "keep-alive", (int)len, body);
+        if (write(fd, buf, n) < 0) {
+                /* the client went away */
+        }
+}
+
+/* One keep-alive connection: requests until the client closes, 2 s idle,
+ * or draining. */
+static void *serve_ka(void *arg) {
+        struct ka_conn c = *(struct ka_conn *)arg;
+        char req[4096] = "", body[64];
+        size_t got = 0;
+
+        free(arg);
+        for (;;) {
+                char *end;
+                ssize_t n;
+
+                while (!(end = strstr(req, "\r\n\r\n")) || got == 0) {
+                        if (got >= sizeof(req) - 1 ||
+                            (n = read(c.fd, req + got, sizeof(req) - 1 - got)) <= 0)
+                                goto out;
+                        got += n;
+                        req[got] = 0;
+                }
+                bool close_it = draining || strcasestr(req, "\r\nConnection: close") != NULL;
+                if (strncmp(req, "GET /health", 11) == 0)
+                        answer_ka(c.fd, c.health, "ok\n", 3, close_it);
+                else if (strncmp(req, "GET / ", 6) == 0) {
+                        pid_t pid = fork();
+                        if (pid == 0) {
+                                close(c.fd);
+                                task(c.task_ms);
+                        }
+                        if (pid > 0)
+                                touch("start", pid);
+                        int len = snprintf(body, sizeof(body), "generation %s\n", gen);
+                        answer_ka(c.fd, pid > 0 ? 200 : 500, body, len, close_it);
+                } else
+                        answer_ka(c.fd, 404, "not here\n", 9, true), close_it = true;
+                if (close_it)
+                        break;
+                end += 4;
+                got -= end - req;
+                memmove(req, end, got + 1);
+        }
+out:
+        close(c.fd);
+        return NULL;
+}
+
+static void serve_keepalive(int lfd, int task_ms, int health) {
+        struct timeval tv = { 2, 0 };
+        struct sigaction sa = { .sa_handler = on_term, .sa_flags = SA_RESTART };
+        pthread_attr_t attr;
+
+        sigaction(SIGTERM, &sa, NULL);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        for (;;) {
+                struct ka_conn *c;
+                pthread_t t;
+                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+                if (fd < 0)
+                        continue;
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                if (!(c = malloc(sizeof(*c)))) {
+                        close(fd);
+                        continue;
+                }
+                *c = (struct ka_conn){ fd, task_ms, health };
+                if (pthread_create(&t, &attr, serve_ka, c) != 0) {
+                        close(fd);
+                        free(c);
+                }
+        }
+}
+
 int main(void) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(env_int("SAMPLE_PORT", 9501)) };
         struct timeval tv = { 2, 0 };
@@ -343,7 +447,10 @@ int main(void) {
                 perror("sample: listen");
                 return 1;
         }
-        fprintf(stderr, "sample: generation %s listening on port %d\n", gen, ntohs(sa.sin_port));
+        fprintf(stderr, "sample: generation %s listening on port %d%s\n", gen, ntohs(sa.sin_port),
+                env_int("SAMPLE_KEEPALIVE", 0) ? " (keep-alive)" : "");
+        if (env_int("SAMPLE_KEEPALIVE", 0))
+                serve_keepalive(lfd, task_ms, health);
         for (;;) {
                 int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0)

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# make bench, B2: what gen's forwarding costs a small answer. The service
+# is nginx in a generation serving a 13-byte static file; the load is wrk,
+# one thread, 32 connections, keep-alive or a new connection per request
+# (-H 'Connection: close': the server closes, wrk connects again, as ab
+# does, with wrk's microsecond latencies), each run RUN_S seconds, REPS
+# times, the paths interleaved:
+#   direct         inside the generation's netns, to 127.0.0.1:9501
+#   gen, loopback  the public port on 127.0.0.1 (DNAT in OUTPUT, masquerade)
+#   gen, client ns from a client namespace over a veth (DNAT in PREROUTING,
+#                  forwarded)
+#   nginx proxy    nginx in front on 127.0.0.1, upstream the generation's
+#                  address (upstream keepalive 32)
+#   veth, no DNAT  (for the diagnosis only) the generation's address from
+#                  the host: the veth hop without NAT
+# BENCH_PERF=1 (and linux-perf installed): one more new-connection run of
+# direct and of gen from loopback under perf record -a, their top kernel
+# symbols into results/raw/perf-*.txt, for the diagnosis.
+B=${1:-build}
+export B
+. "$(dirname "$0")/../integration/lib.sh"
+preflight
+. "$(dirname "$0")/common.sh"
+RUN_S=${RUN_S:-2}
+REPS=${REPS:-3}
+NPORT=$((PORT + 1))
+REL=$T/release
+NG=$T/nginx-proxy
+
+test_cleanup() { nginx_stop "$NG"; }
+
+# The release: nginx in the foreground, one worker, a static file.
+nginx_release() {  # DIR GENERATION-TEXT
+	mkdir -p "$1/html" "$1/tmp"
+	echo "$2" > "$1/html/index.html"
+	cat > "$1/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $1/tmp/body;
+	proxy_temp_path $1/tmp/proxy;
+	fastcgi_temp_path $1/tmp/fastcgi;
+	uwsgi_temp_path $1/tmp/uwsgi;
+	scgi_temp_path $1/tmp/scgi;
+	keepalive_requests 1000000;
+	server {
+		listen 9501;
+		location = /health { return 200 "ok\n"; }
+		location / { root $1/html; }
+	}
+}
+EOF
+}
+
+nginx_release "$REL" "generation 1"
+write_policy "$SVC" "[service]" "exec = $NGINX_BIN -p $REL/ -c $REL/nginx.conf" "directory = $REL"
+start_gend || exit 1
+G new "$SVC" > /dev/null || { cat "$REL/error.log" >&2; exit 1; }
+ADDR=$(json_field "$SVC" 1 address) GNS=$(json_field "$SVC" 1 netns)
+route_is_ours "$ADDR" "$(json_field "$SVC" 1 veth)" || exit 1
+make_client_host || exit 1
+HOST_ADDR=$CLIENT_HOST_ADDR
+
+mkdir -p "$NG"
+{
+	nginx_conf_head "$NG"
+	printf '\tupstream gen { server %s:9501; keepalive 32; }\n' "$ADDR"
+	printf '\tserver { listen 127.0.0.1:%s; location / { proxy_pass http://gen; ' "$NPORT"
+	printf 'proxy_http_version 1.1; proxy_set_header Connection ""; } }\n}\n'
+} > "$NG/nginx.conf"
+nginx_start "$NG" || exit 1
+
+# path -> how to run a client there, and the URL.
+declare -A WHERE=([direct]="ip netns exec $GNS" [loopback]="" [clientns]="ip netns exec $CLIENT_NS"
+	[proxy]="" [veth]="")
+declare -A URL=([direct]="http://127.0.0.1:9501/" [loopback]="http://127.0.0.1:$PORT/"
+	[clientns]="http://$HOST_ADDR:$PORT/" [proxy]="http://127.0.0.1:$NPORT/"
+	[veth]="http://$ADDR:9501/")
+declare -A NAME=([direct]="direct, in the generation's netns" [loopback]="gen DNAT, from loopback"
+	[clientns]="gen DNAT, from a client netns" [proxy]="nginx reverse proxy (upstream keepalive)"
+	[veth]="host to the generation's address (veth, no DNAT)")
+PATHS="direct loopback clientns proxy veth"
+
+for p in $PATHS; do
+	out=$(${WHERE[$p]} curl -s -m 3 "${URL[$p]}")
+	[ "$out" = "generation 1" ] || { say "$p: ${URL[$p]} answered '$out'"; exit 1; }
+done
+
+# wrk: "Requests/sec: N" and the latency distribution (--latency), in ms.
+wrk_run() {  # MODE(ka|nc) PATH
+	local out hdr=()
+	[ "$1" = nc ] && hdr=(-H "Connection: close")
+	out=$(${WHERE[$2]} timeout $((RUN_S + 10)) wrk -t1 -c32 -d"${RUN_S}s" --latency "${hdr[@]}" "${URL[$2]}" 2>&1) ||
+		{ say "wrk $2: $out"; return 1; }
+	echo "$out" | awk -v f="$T/$1.$2" '
+		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/Requests\/sec/ {print $2 >> (f ".rps")}
+		/Non-2xx/ {e += $NF} /Socket errors/ {e += $4 + $6 + $8 + $10}
+		$1 == "50%" {print ms($2) >> (f ".p50")}
+		$1 == "99%" {print ms($2) >> (f ".p99")}
+		END {print e + 0 >> (f ".errors")}'
+}
+
+for r in $(seq "$REPS"); do
+	for p in $PATHS; do
+		[ "$p" = veth ] && [ "$r" -gt 1 ] && continue
+		wrk_run ka "$p" && wrk_run nc "$p" || exit 1
+	done
+done
+
+for m in ka nc; do
+	what=$([ $m = ka ] && echo "keep-alive" || echo "new connection per request")
+	for p in loopback clientns direct proxy veth; do
+		record "forwarding, $what: throughput" "${NAME[$p]}" "req/s" higher $(cat "$T/$m.$p.rps")
+	done
+	for p in loopback clientns direct proxy veth; do
+		record "forwarding, $what: p50 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p50")
+		record "forwarding, $what: p99 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p99")
+	done
+done
+if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
+	for p in direct loopback clientns; do
+		perf record -q -a -g -o "$T/perf.$p" -- sleep "$RUN_S" 2> /dev/null &
+		pp=$!
+		${WHERE[$p]} wrk -t1 -c32 -d"${RUN_S}s" -H "Connection: close" "${URL[$p]}" > "$T/perf.$p.wrk" 2>&1
+		wait $pp
+		{
+			echo "# $p: $(grep Requests/sec "$T/perf.$p.wrk")"
+			perf report -q -i "$T/perf.$p" --no-children --sort sym --percent-limit 0.7 --stdio -g none 2> /dev/null
+		} > "$BENCH_OUT/perf-$p.txt"
+	done
+fi
+errors=$(cat "$T"/*.errors | awk '{s += $1} END {print s + 0}')
+note "forward: wrk counted $errors errors (socket errors and non-2xx answers) in all runs; conntrack entries in the run's namespace at the end: $(conntrack -C 2>/dev/null || echo ?)."
+for p in $PATHS; do
+	say "${NAME[$p]}: keep-alive $(median < "$T/ka.$p.rps") req/s, new connection $(median < "$T/nc.$p.rps") req/s"
+done
