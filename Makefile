@@ -35,7 +35,7 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine
-TOOLS       := sample load ctlraw killat
+TOOLS       := sample load ctlraw killat ctlflood
 
 all: $(B)/gend $(B)/gen
 
