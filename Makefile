@@ -46,7 +46,7 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
-TOOLS       := sample load ctlraw
+TOOLS       := sample load ctlraw killat ctlflood
 BENCH_TOOLS := firstnew ctltime swload
 # make bench: the alternatives it measures gen against, and its plots.
 BENCH_DEBS  := nginx wrk gnuplot-nox

@@ -215,6 +215,17 @@ stop_gend() {
 	GEND=
 }
 
+# SIGKILL: gend dies where it stands, without a last word (the chaos and
+# race tests). Its socket file stays behind; it goes too, so that
+# start_gend waits for the next gend's own.
+kill_gend() {
+	[ -n "$GEND" ] || return 0
+	kill -KILL "$GEND" 2>/dev/null
+	wait "$GEND" 2>/dev/null
+	GEND=
+	rm -f "$T/run/gend.sock"
+}
+
 json_field() {  # SERVICE GEN FIELD: from gen list --json
 	G list "$1" --json | jq -r --argjson n "$2" --arg f "$3" \
 		'.services[0].generations[] | select(.generation == $n) | .[$f]'
