@@ -59,6 +59,29 @@ static int link_up(struct nl_sock *sk, const char *name, int *ret_ifindex) {
         return 0;
 }
 
+/* Up is not yet running: the kernel activates a link's queue later, from
+ * its link watch (delayed when rtnl is busy), and until then drops what is
+ * sent, ARP included; a probe would then meet "no route to host". Waits,
+ * bounded, until the link is operationally up. */
+#define RUNNING_WAIT_MS 2000
+#define OPER_UP 6               /* IF_OPER_UP of <linux/if.h>, which clashes with <net/if.h> */
+static int link_wait_running(struct nl_sock *sk, const char *name) {
+        for (int ms = 0;; ms += 2) {
+                _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+                int r = rtnl_link_get_kernel(sk, 0, name, &link);
+
+                if (r < 0)
+                        return nl_fail(r, "rtnl_link_get_kernel", name);
+                if (rtnl_link_get_operstate(link) == OPER_UP)
+                        return 0;
+                if (ms >= RUNNING_WAIT_MS)
+                        return err_setx(ETIMEDOUT, "link %s is up but not running after %d ms "
+                                        "(operstate %u)", name, RUNNING_WAIT_MS,
+                                        rtnl_link_get_operstate(link));
+                usleep(2000);
+        }
+}
+
 static int addr_add(struct nl_sock *sk, int ifindex, const char *ifname, uint32_t ip) {
         _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();
         _cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
@@ -114,9 +137,9 @@ static int configure_inside(void *arg) {
 
         if ((r = route_socket(&sk)) < 0 || (r = link_up(sk, "lo", NULL)) < 0 ||
             (r = addr_add(sk, if_nametoindex(GEN_IF), GEN_IF, a->gen_addr)) < 0 ||
-            (r = link_up(sk, GEN_IF, &ifindex)) < 0)
+            (r = link_up(sk, GEN_IF, &ifindex)) < 0 || (r = default_route(sk, ifindex, a->host_addr)) < 0)
                 return r;
-        return default_route(sk, ifindex, a->host_addr);
+        return link_wait_running(sk, GEN_IF);
 }
 
 static int host_sysctl(const char *ifname, const char *key, const char *value) {
@@ -150,7 +173,8 @@ int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t 
         if ((r = host_sysctl(host_if, "route_localnet", "1")) < 0 ||
             (r = addr_add(sk, if_nametoindex(host_if), host_if, host_addr)) < 0 ||
             (r = link_up(sk, host_if, &ifindex)) < 0 ||
-            (r = netns_run_in(netns_fd, configure_inside, &in)) < 0) {
+            (r = netns_run_in(netns_fd, configure_inside, &in)) < 0 ||
+            (r = link_wait_running(sk, host_if)) < 0) {
                 veth_destroy(host_if);
                 return r;
         }

@@ -3,6 +3,7 @@
  * do the rules point at), resumes what was under way, cleans up what is
  * dead, and makes the rules match in one transaction. What it cannot take
  * back it says by name. */
+#include <net/if.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -29,6 +30,28 @@ static int orphan_policy(const char *name, const struct port_map *ports, unsigne
         fclose(f);
         r = policy_parse_string(name, text, ret);
         return r < 0 ? err_prefix(-r, "%s: its generations' ports", name) : 0;
+}
+
+/* A generation gend died while making: an object it made may not be in
+ * the record yet. Its names come from (service, number), and a number is
+ * never used twice, so an object of that name is its. */
+static void claim_unrecorded(struct gend *d, const char *name, struct generation *g) {
+        _cleanup_free_ char *cg = NULL, *ns = NULL, *path = NULL;
+        char veth[IFNAME_MAX];
+
+        if (!g->cgroup && asprintf(&cg, "%s/%s/%u", d->cgroup_base, name, g->n) >= 0 &&
+            access(cg, F_OK) == 0)
+                g->cgroup = TAKE_PTR(cg);
+        if (!g->netns && netns_name(name, g->n, &ns) >= 0 &&
+            asprintf(&path, "/run/netns/%s", ns) >= 0 && access(path, F_OK) == 0)
+                g->netns = TAKE_PTR(ns);
+        if (!g->has_veth) {
+                veth_host_name(name, g->n, veth);
+                if (if_nametoindex(veth) > 0) {
+                        memcpy(g->veth, veth, sizeof(g->veth));
+                        g->has_veth = true;
+                }
+        }
 }
 
 static bool same_process(struct generation *g) {
@@ -72,6 +95,8 @@ static int take(struct gend *d, const char *name, struct generation *g,
                           name);
         }
         g->svc = s;
+        if (g->state == GEN_STARTING)
+                claim_unrecorded(d, name, g);
         if (s->policy)
                 g->policy = policy_ref(s->policy);
         else if ((r = orphan_policy(name, ports, n_ports, &g->policy)) < 0) {

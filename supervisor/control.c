@@ -390,8 +390,10 @@ static void dispatch(struct client *c, json_t *req) {
         } else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "status") == 0)
                 do_list(c, req);
         else if (strcmp(cmd, "reload") == 0) {
-                if (gend_reload(c->d) < 0)
+                if (gend_reload(c->d) < 0) {
+                        log_error("%s", err_msg());
                         reply_error(c, err_msg());
+                }
                 else
                         reply_ok(c, NULL);
         } else if (!strcmp(cmd, "new") || !strcmp(cmd, "switch") || !strcmp(cmd, "rollback") ||

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -46,10 +47,15 @@ static int resolve(const char *name, char *buf, size_t n) {
                         "iptables package installed? apt-get install iptables)", name);
 }
 
-/* In the child: a clean slate, then exec. */
-_Noreturn static void exec_helper(const char *path, char *const argv[], int in_fd, int out_fd) {
+/* In the child: a clean slate, then exec. It dies with gend: a
+ * transaction must not land after a restarted gend has read the rules. */
+_Noreturn static void exec_helper(const char *path, char *const argv[], int in_fd, int out_fd,
+                                  pid_t parent) {
         sigset_t none;
         struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(125);
 
         for (int s = 1; s < _NSIG; s++)
                 if (s != SIGKILL && s != SIGSTOP)
@@ -97,13 +103,14 @@ static int run_blocking(struct fwd *f, char *const argv[], const char *input, ch
         if (pipe2(p, O_CLOEXEC) < 0)
                 return err_set(errno, "pipe2");
         out = p[0];
+        pid_t self = getpid();
         pid = fork();
         if (pid < 0) {
                 close(p[1]);
                 return err_set(errno, "fork(%s)", argv[0]);
         }
         if (pid == 0)
-                exec_helper(argv[0], argv, in, p[1]);
+                exec_helper(argv[0], argv, in, p[1], self);
         close(p[1]);
         for (;;) {
                 if (cap - len < 4096) {
@@ -295,6 +302,7 @@ static int start(struct fwd *f, struct job *j) {
                 return in;
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return err_set(errno, "pipe2");
+        pid_t self = getpid();
         pid = fork();
         if (pid < 0) {
                 r = err_set(errno, "fork(%s)", f->restore);
@@ -303,7 +311,7 @@ static int start(struct fwd *f, struct job *j) {
                 return r;
         }
         if (pid == 0)
-                exec_helper(f->restore, argv, in, p[1]);
+                exec_helper(f->restore, argv, in, p[1], self);
         close(p[1]);
         f->pid = pid;
         f->err_fd = p[0];

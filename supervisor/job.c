@@ -1,6 +1,7 @@
 #include "job.h"
 
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "conntrack.h"
@@ -29,7 +30,7 @@ struct job {
         unsigned restart_of;
         bool was_draining;              /* switch: the target drained before */
         struct probe *probe;
-        char error[1024];               /* kept for the end of a restore */
+        char *error;                    /* kept for the end of a restore */
         job_done_t done;
         void *userdata;
         sd_event_source *wake;
@@ -51,6 +52,7 @@ void job_detach(struct job *j) {
 }
 
 static void job_free(struct job *j) {
+        free(j->error);
         probe_free(j->probe);
         sd_event_source_disable_unref(j->wake);
         free(j->dir);
@@ -74,12 +76,26 @@ static void finish(struct job *j, int r, const char *error, unsigned replaced) {
                 schedule(s->jobs);
 }
 
+/* An error is said whole, however long (iptables-restore's may be). */
+static char *msgf(const char *fmt, ...) _printf_(1, 2);
+static char *msgf(const char *fmt, ...) {
+        va_list ap;
+        char *m;
+
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        return m;
+}
+
 static void fail_with_note(struct job *j, int r, const char *what) {
-        char msg[1400], note[128];
+        _cleanup_free_ char *msg = NULL;
+        char note[128];
 
         service_serving_note(j->s, note, sizeof(note));
-        snprintf(msg, sizeof(msg), "%s; %s", what, note);
-        finish(j, r, msg, 0);
+        msg = msgf("%s; %s", what, note);
+        finish(j, r, msg ? msg : what, 0);
 }
 
 static void on_committed(void *userdata, int r, const char *error);
@@ -124,12 +140,12 @@ static void begin_switch(struct job *j, struct generation *g) {
         j->step = STEP_COMMIT;
         r = commit(j, s->has_rules ? RULES_SWITCH : RULES_ADD, g);
         if (r < 0) {
-                char msg[1200];
-                snprintf(msg, sizeof(msg), "switch to generation %u failed: %s", g->n, err_msg());
+                _cleanup_free_ char *msg = msgf("switch to generation %u failed: %s", g->n,
+                                                err_msg());
                 gen_fire(g, EV_SWITCH_FAILED);
                 if (j->was_draining)
                         gen_fire(g, EV_RETIRE);
-                fail_with_note(j, r, msg);
+                fail_with_note(j, r, msg ? msg : err_msg());
         }
 }
 
@@ -160,7 +176,7 @@ static void on_committed(void *userdata, int r, const char *error) {
         struct job *j = userdata;
         struct service *s = j->s;
         struct generation *g = gen_find(s, j->n);
-        char msg[1200];
+        _cleanup_free_ char *msg = NULL;
 
         if (r >= 0) {
                 bool removing = j->type == JOB_REPAIR || (j->type == JOB_RETIRE && j->step == STEP_COMMIT) ||
@@ -178,9 +194,8 @@ static void on_committed(void *userdata, int r, const char *error) {
         }
         if (j->step == STEP_RESTORE) {
                 if (r < 0)
-                        snprintf(j->error + strlen(j->error), sizeof(j->error) - strlen(j->error),
-                                 "; putting the rules back failed too: %s", error);
-                fail_with_note(j, -EIO, j->error);
+                        msg = msgf("%s; putting the rules back failed too: %s", j->error, error);
+                fail_with_note(j, -EIO, msg ? msg : j->error);
                 return;
         }
         switch (j->type) {
@@ -188,31 +203,31 @@ static void on_committed(void *userdata, int r, const char *error) {
         case JOB_SWITCH:
         case JOB_ROLLBACK:
                 if (r < 0) {
-                        snprintf(msg, sizeof(msg), "switch to generation %u failed: %s", j->n, error);
+                        msg = msgf("switch to generation %u failed: %s", j->n, error);
                         if (g && g->state == GEN_SWITCHING) {
                                 gen_fire(g, EV_SWITCH_FAILED);
                                 if (j->was_draining)
                                         gen_fire(g, EV_RETIRE);
                         }
-                        fail_with_note(j, r, msg);
+                        fail_with_note(j, r, msg ? msg : error);
                 } else if (g && g->state == GEN_SWITCHING)
                         switched(j, g);
                 else {
                         /* It died while the rules moved: point them back. */
-                        snprintf(j->error, sizeof(j->error), "generation %u went away during the "
-                                 "switch (%s)", j->n, g && g->failure ? g->failure : "gone");
+                        free(j->error);
+                        j->error = msgf("generation %u went away during the switch (%s)", j->n,
+                                        g && g->failure ? g->failure : "gone");
                         j->step = STEP_RESTORE;
                         r = s->active ? commit(j, RULES_SWITCH, s->active)
                                       : commit(j, RULES_REMOVE, NULL);
                         if (r < 0)
-                                fail_with_note(j, r, j->error);
+                                fail_with_note(j, r, j->error ? j->error : err_msg());
                 }
                 return;
         case JOB_RETIRE:
                 if (r < 0) {
-                        snprintf(msg, sizeof(msg), "taking %s out of service failed: %s", s->name,
-                                 error);
-                        fail_with_note(j, r, msg);
+                        msg = msgf("taking %s out of service failed: %s", s->name, error);
+                        fail_with_note(j, r, msg ? msg : error);
                         return;
                 }
                 if (g && g->state == GEN_ACTIVE) {

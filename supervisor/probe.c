@@ -25,7 +25,7 @@ struct probe {
         probe_done_t done;
         void *userdata;
         int fd;
-        sd_event_source *io, *retry, *deadline;
+        sd_event_source *io, *retry, *deadline, *attempt_timer;
         /* exec probes */
         const struct probe_target *target;
         int cgroup_fd, log_fd;
@@ -41,6 +41,7 @@ static void attempt_close(struct probe *p) {
                 kill(p->pid, SIGKILL);  /* reaped by gend's reaper as an unknown pid */
         p->pid = 0;
         p->io = sd_event_source_disable_unref(p->io);
+        p->attempt_timer = sd_event_source_disable_unref(p->attempt_timer);
         if (p->fd >= 0)
                 close(p->fd);
         p->fd = -1;
@@ -205,6 +206,23 @@ bool probe_child_exited(struct probe *p, pid_t pid, int status) {
         return true;
 }
 
+/* One try that hears nothing (a SYN or an answer lost) ends after
+ * ATTEMPT_USEC and the next one starts: the readiness deadline is never
+ * spent on a single try. */
+#define ATTEMPT_USEC (1 * USEC_PER_SEC)
+static int on_attempt_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct probe *p = userdata;
+        char w[32];
+        (void)s, (void)usec;
+
+        p->attempt_timer = sd_event_source_disable_unref(p->attempt_timer);
+        where(p, w, sizeof(w));
+        snprintf(p->last, sizeof(p->last), "no answer from %s within %llu ms", w,
+                 ATTEMPT_USEC / USEC_PER_MSEC);
+        attempt_failed(p);
+        return 0;
+}
+
 static int start_attempt(struct probe *p) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port),
                                   .sin_addr.s_addr = htonl(p->addr) };
@@ -226,8 +244,11 @@ static int start_attempt(struct probe *p) {
                 return 0;
         }
         r = sd_event_add_io(p->event, &p->io, p->fd, EPOLLOUT, on_io, p);
+        if (r >= 0)
+                r = sd_event_add_time_relative(p->event, &p->attempt_timer, CLOCK_MONOTONIC,
+                                               ATTEMPT_USEC, 1000, on_attempt_timeout, p);
         if (r < 0) {
-                snprintf(p->last, sizeof(p->last), "sd_event_add_io: %s", strerror(-r));
+                snprintf(p->last, sizeof(p->last), "sd-event: %s", strerror(-r));
                 finish(p, r);
         }
         return 0;

@@ -220,8 +220,15 @@ int records_load(struct gend *d, int (*fn)(struct gend *, const char *, struct g
                         continue;
                 while ((fe = readdir(sd))) {
                         _cleanup_free_ char *path = NULL;
-                        if (fe->d_name[0] == '.' || !strstr(fe->d_name, ".json") ||
-                            strstr(fe->d_name, ".tmp."))
+                        if (strstr(fe->d_name, ".tmp.")) {
+                                /* A write that gend's death cut short: the record
+                                 * it would have replaced is still there. */
+                                if (asprintf(&path, "%s/%s", sub, fe->d_name) >= 0 &&
+                                    unlink(path) < 0 && errno != ENOENT)
+                                        log_error("unlink(%s): %s", path, strerror(errno));
+                                continue;
+                        }
+                        if (fe->d_name[0] == '.' || !strstr(fe->d_name, ".json"))
                                 continue;
                         if (asprintf(&path, "%s/%s", sub, fe->d_name) < 0)
                                 continue;

@@ -14,10 +14,13 @@ write_policy "$SVC" "[service]" "environment = RELOAD_MARK=1"
 start_gend || exit 1
 
 serves() { [ "$(curl -s -m 3 "http://127.0.0.1:$1/")" = "generation $2" ]; }
-env_of() {  # SVC N: the main process's environment, one a line
+env_of() {  # SVC N: the server's environment, one a line (the main pid
+	# gend reports is the generation's pid 1, gen-init, whose child it is)
 	local pid
 	pid=$(json_field "$1" "$2" pid)
-	[ -n "$pid" ] && [ "$pid" -gt 0 ] && tr '\0' '\n' < "/proc/$pid/environ"
+	[ -n "$pid" ] && [ "$pid" -gt 0 ] || return 1
+	[ "$(cat "/proc/$pid/comm")" = gen-init ] && pid=$(cat "/proc/$pid/task/$pid/children" | awk '{print $1}')
+	[ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/environ"
 }
 has_env() { env_of "$1" "$2" | grep -qx "$3"; }
 policy_of() { G list --json | jq -r --arg s "$1" '.services[] | select(.service == $s) | .policy'; }
@@ -58,7 +61,7 @@ check "after the change, the running generation 1 keeps RELOAD_MARK=1" has_env "
 out=$(G new "$SVC" 2>&1); rc=$?
 check "gen new after the change works" [ $rc -eq 0 ]
 check "... generation 2 has the new value RELOAD_MARK=2" has_env "$SVC" 2 RELOAD_MARK=2
-check "... and not the old one" bash -c "! tr '\\0' '\\n' < /proc/$(json_field "$SVC" 2 pid)/environ | grep -qx RELOAD_MARK=1"
+check "... and not the old one" bash -c "! grep -qx RELOAD_MARK=1 <<<'$(env_of "$SVC" 2)'"
 check "... generation 1 drains by its own policy (30 s)" grep -q "generation 1 draining: .*, at most 30.0 s" <<<"$out"
 out=$(G new "$SVC" 2>&1)
 check "... generation 2 drains by the new one (25 s)" grep -q "generation 2 draining: .*, at most 25.0 s" <<<"$out"

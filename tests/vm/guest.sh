@@ -10,7 +10,9 @@
 # check), RESULTS/times and RESULTS/progress.
 set -u
 TREE=$1 RES=$2
-SRC=/root/gen
+# Below a world-traversable directory: a contained generation runs as an
+# unprivileged host uid and cannot enter /root (0700).
+SRC=/srv/gen
 SVC=vmt
 PORT=8080
 UNITCG=/sys/fs/cgroup/system.slice/gen-generations.scope
