@@ -80,7 +80,7 @@ vm_cleanup() {
 }
 
 progress "copying the tree and building"
-rm -rf "$SRC" && cp -a "$TREE" "$SRC" && rm -rf "$SRC/build" "$SRC/build-san"
+rm -rf "$SRC" && cp -a "$TREE" "$SRC" && rm -rf "$SRC/build" "$SRC/build-san" && chmod -R a+rX "$SRC"
 cd "$SRC" || exit 1
 timed build timeout 1200 make -j2 all tools > "$RES/build.log" 2>&1
 check "make all tools" [ $? -eq 0 ] || { tail -30 "$RES/build.log"; exit 1; }
