@@ -34,6 +34,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -212,6 +213,21 @@ static int try_connect(const char *arg) {
         return e;
 }
 
+/* resolve NAME (getaddrinfo: /etc/hosts, then DNS): its first IPv4
+ * address into out, or the resolver's error. */
+static int try_resolve(const char *name, char *out, size_t n) {
+        struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+        int r = getaddrinfo(name, NULL, &hints, &res);
+
+        if (r != 0) {
+                snprintf(out, n, "%s", gai_strerror(r));
+                return EHOSTUNREACH;
+        }
+        inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, out, n);
+        freeaddrinfo(res);
+        return 0;
+}
+
 static size_t try_op(const char *op, char *body, size_t n) {
         char arg[1024], first[512] = "";
         const char *slash = strchr(op, '/');
@@ -239,6 +255,11 @@ static size_t try_op(const char *op, char *body, size_t n) {
                 e = try_cgjoin(arg);
         else if (strncmp(op, "connect/", 8) == 0)
                 e = try_connect(arg + 1);
+        else if (strncmp(op, "resolve/", 8) == 0) {
+                e = try_resolve(arg + 1, first, sizeof(first));
+                if (e)
+                        return snprintf(body, n, "error %s\n", first);
+        }
         else if (strncmp(op, "procs", 5) == 0)
                 return snprintf(body, n, "procs %d\n", count_procs());
         else
