@@ -135,6 +135,7 @@ void service_serving_note(struct service *s, char *buf, size_t n);
 unsigned gend_live_count(struct gend *d, unsigned *ret_services);
 void services_free(struct gend *d);
 int gend_reload(struct gend *d);
+void services_status(struct gend *d);
 
 /* generation.c: a generation's life */
 struct generation *gen_find(struct service *s, unsigned n);

@@ -154,8 +154,10 @@ static void notify(struct generation *g, enum notice_kind kind, enum gen_state f
         struct notice n = { .kind = kind, .g = g, .from = from };
         struct gend *d = g->svc->d;
 
-        if (kind == NOTICE_STATE)
+        if (kind == NOTICE_STATE) {
                 job_notice(g->svc, g, from);
+                services_status(d);
+        }
         if (d->listener)
                 d->listener(d, &n);
 }

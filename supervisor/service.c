@@ -1,6 +1,7 @@
 /* Services: the set gend serves, each with its policy and its
  * generations; re-reading the policies. */
 #include <string.h>
+#include <systemd/sd-daemon.h>
 
 #include "gend.h"
 #include "job.h"
@@ -111,4 +112,16 @@ int gend_reload(struct gend *d) {
         log_info("reload: %u polic%s read from %s: %u new, %u re-read, %u gone", n,
                  n == 1 ? "y" : "ies", d->config_dir, added, changed, removed);
         return 0;
+}
+
+/* systemd's view of gend (Type=notify), kept current with every change. */
+void services_status(struct gend *d) {
+        unsigned svcs = 0, live = gend_live_count(d, NULL), active = 0;
+
+        for (struct service *s = d->services; s; s = s->next) {
+                svcs++;
+                active += s->active != NULL;
+        }
+        sd_notifyf(0, "STATUS=%u service%s, %u active, %u generation%s live", svcs,
+                   svcs == 1 ? "" : "s", active, live, live == 1 ? "" : "s");
 }
