@@ -138,6 +138,44 @@ int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts
         return dump(&w);
 }
 
+static uint32_t addr_of(struct nl_addr *a) {
+        uint32_t v = 0;
+        if (a && nl_addr_get_family(a) == AF_INET && nl_addr_get_len(a) == 4)
+                memcpy(&v, nl_addr_get_binary_addr(a), 4);
+        return ntohl(v);
+}
+
+int ct_list_live(struct ct *c, uint32_t mark, uint32_t mask, struct ct_conn *out, unsigned max,
+                 unsigned *ret_n, unsigned *ret_total) {
+        struct walk w = { .c = c, .mark = mark, .mask = mask, .collect = true };
+        unsigned n = 0, total = 0;
+        int r = dump(&w);
+
+        if (r >= 0 && w.nomem)
+                r = err_set(ENOMEM, "conntrack dump (mark 0x%x/0x%x)", mark, mask);
+        for (unsigned i = 0; i < w.n_found; i++) {
+                struct nfnl_ct *ct = w.found[i];
+                if (r >= 0 && live(ct) && total++ < max) {
+                        struct ct_conn *o = &out[n++];
+                        *o = (struct ct_conn){ .proto = nfnl_ct_get_proto(ct),
+                                               .src = addr_of(nfnl_ct_get_src(ct, 0)),
+                                               .dst = addr_of(nfnl_ct_get_dst(ct, 0)),
+                                               .sport = nfnl_ct_get_src_port(ct, 0),
+                                               .dport = nfnl_ct_get_dst_port(ct, 0) };
+                        if (o->proto == IPPROTO_TCP)
+                                nfnl_ct_tcp_state2str(nfnl_ct_get_tcp_state(ct), o->state,
+                                                      sizeof(o->state));
+                }
+                nfnl_ct_put(ct);
+        }
+        free(w.found);
+        if (r >= 0) {
+                *ret_n = n;
+                *ret_total = total;
+        }
+        return r;
+}
+
 int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted) {
         struct walk w = { .c = c, .mark = mark, .mask = mask, .collect = true, .proto = proto };
         unsigned deleted = 0;

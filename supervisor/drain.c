@@ -1,17 +1,17 @@
 /* Draining a generation to task quiescence, then freezing, killing and
- * removing it (DESIGN.md, "Quiescence, precisely").
+ * removing it (DESIGN.md, "Quiescence, precisely"; the decision itself is
+ * quiet.c's).
  *
- * Quiescent: no live connections and at most quiet_level processes in the
- * cgroup subtree, continuously for the policy's settle time.
- *
- * Processes are counted every TICK (a read of cgroup.procs). Connections
- * cost a conntrack dump, which walks the whole conntrack hash table (13 ms
- * with 262144 buckets, see tests/bench): a draining generation gets no new
- * connections (its DNAT and mark only ever applied to new ones), so its
- * count only falls, and it is taken once the processes have been quiet for
- * the settle time, then again with backoff while connections remain.
- * (Event-driven counting, from the proc connector and conntrack events, is
- * a later step.) */
+ * Processes are counted every TICK (a read of cgroup.procs). The idle
+ * probe, when the policy has one, runs every idle-interval, and at once
+ * when the process count changes or a count of connections differs.
+ * Connections cost a conntrack dump, which walks the whole conntrack hash
+ * table (13 ms with 262144 buckets, see tests/bench): a draining
+ * generation gets no new connections (its DNAT and mark only ever applied
+ * to new ones), so its count only falls, and it is taken once everything
+ * else has been quiet for the settle time, then again with backoff while
+ * connections remain. (Event-driven counting, from cgroup.events and
+ * conntrack events, is a later step.) */
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -24,7 +24,9 @@
 #include "../sandbox/veth.h"
 #include "conntrack.h"
 #include "gend.h"
+#include "idle.h"
 #include "log.h"
+#include "quiet.h"
 
 #define TICK_USEC (50 * USEC_PER_MSEC)
 #define CT_RECHECK_MIN_USEC (250 * USEC_PER_MSEC)
@@ -80,36 +82,125 @@ int gend_count_all(struct gend *d, struct service *only) {
 void drain_stop(struct generation *g) {
         g->drain_timer = sd_event_source_disable_unref(g->drain_timer);
         g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
-        g->quiet_since = 0;
+        idle_free(g->idle);
+        g->idle = NULL;
+        g->procs_since = 0;
+}
+
+bool drain_child_exited(struct generation *g, pid_t pid, int status) {
+        return g->idle && idle_child_exited(g->idle, pid, status);
+}
+
+/* A run of the idle probe now, or right after the one under way. */
+static void idle_ask(struct generation *g) {
+        if (!g->idle)
+                return;
+        if (idle_running(g->idle)) {
+                g->idle_again = true;
+                return;
+        }
+        g->idle_again = false;
+        g->idle_next = now_usec(CLOCK_MONOTONIC) + g->policy->idle_interval_usec;
+        if (idle_run(g->idle) < 0)
+                log_warn("%s: generation %u: idle probe: %s", g->svc->name, g->n, err_msg());
+}
+
+/* True when it fired an event: the drain is over, and g may be gone. */
+static bool evaluate(struct generation *g) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        unsigned before = g->conns;
+        struct quiet_view v = {
+                .now = now, .settle = g->policy->settle_usec, .procs_since = g->procs_since,
+                .idle = g->idle != NULL, .no_procs = g->procs_since && g->procs == 0,
+                .idle_since = g->idle_since, .idle_last = g->idle_last,
+                .conns_zero = g->conns_zero,
+        };
+
+        switch (quiet_decide(&v, NULL)) {
+        case QUIET_WAIT:
+                return false;
+        case QUIET_COUNT_CONNS:
+                if (now < g->ct_next)
+                        return false;
+                if (count_conns(g) < 0) {
+                        log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
+                                 g->n, err_msg());
+                } else if (g->conns == 0) {
+                        g->conns_zero = true;
+                        if (before)
+                                idle_ask(g);
+                        return evaluate(g);
+                } else if (g->conns != before)
+                        idle_ask(g);
+                g->ct_next = now + g->ct_backoff;
+                g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC ? CT_RECHECK_MAX_USEC
+                                                                         : g->ct_backoff * 2;
+                return false;
+        case QUIET_CONFIRM:
+                if (!idle_running(g->idle))
+                        idle_ask(g);
+                return false;
+        case QUIET_DONE:
+                gen_fire(g, EV_QUIESCENT);
+                return true;
+        }
+        return false;
+}
+
+static void say_idle(struct generation *g, const struct idle_result *r) {
+        char what[256], took[32];
+
+        if (g->idle_said == (r->passed ? 1 : -1))
+                return;
+        g->idle_said = r->passed ? 1 : -1;
+        idle_describe(g->policy, what, sizeof(what));
+        format_duration(took, sizeof(took), r->end_usec - g->drain_usec);
+        log_info("%s: generation %u: idle probe %s: %s (%s) after %s of drain", g->svc->name,
+                 g->n, what, r->passed ? "idle" : "busy", r->why, took);
+}
+
+static void on_idle_done(void *userdata) {
+        struct generation *g = userdata;
+        const struct idle_result *r = idle_last(g->idle);
+
+        say_idle(g, r);
+        if (r->passed) {
+                if (!g->idle_since)
+                        g->idle_since = r->start_usec;
+                g->idle_last = r->start_usec;
+        } else
+                g->idle_since = g->idle_last = 0;
+        if (g->idle_again && g->procs)
+                idle_ask(g);
+        evaluate(g);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
+        unsigned procs;
         (void)usec;
 
-        if (cg_count_procs(g->cgroup, &g->procs) < 0) {
+        if (cg_count_procs(g->cgroup, &procs) < 0) {
                 log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
                          g->n, err_msg());
-                g->quiet_since = 0;
-        } else if (g->procs > g->quiet_level)
-                g->quiet_since = 0;
-        else if (!g->quiet_since) {
-                g->quiet_since = now;
-                g->ct_next = 0;
-                g->ct_backoff = CT_RECHECK_MIN_USEC;
-        } else if (now - g->quiet_since >= g->policy->settle_usec && now >= g->ct_next) {
-                if (count_conns(g) < 0)
-                        log_warn("%s: generation %u: counting for the drain: %s",
-                                 g->svc->name, g->n, err_msg());
-                else if (g->conns == 0) {
-                        gen_fire(g, EV_QUIESCENT);
-                        return 0;
+                g->procs_since = 0;
+        } else {
+                bool changed = procs != g->procs;
+                g->procs = procs;
+                if (procs > g->quiet_level)
+                        g->procs_since = 0;
+                else if (!g->procs_since) {
+                        g->procs_since = now;
+                        g->ct_next = 0;
+                        g->ct_backoff = CT_RECHECK_MIN_USEC;
                 }
-                g->ct_next = now + g->ct_backoff;
-                g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC ? CT_RECHECK_MAX_USEC
-                                                                         : g->ct_backoff * 2;
+                /* No process left: no task can run, nobody to ask. */
+                if (procs && (changed || now >= g->idle_next))
+                        idle_ask(g);
         }
+        if (evaluate(g))
+                return 0;
         sd_event_source_set_time_relative(s, TICK_USEC);
         sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -117,11 +208,18 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
+        enum forced_by by = g->forced ? FORCED_NOW : FORCED_TIMEOUT;
         (void)s, (void)usec;
+
         if (gen_count(g) < 0)
                 log_warn("%s: generation %u: counting what the deadline cuts: %s", g->svc->name,
                          g->n, err_msg());
         g->forced = true;
+        g->forced_by = by;
+        cut_free(g->cut);
+        g->cut = NULL;
+        if (cut_collect(g, by, &g->cut) < 0)
+                log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
         gen_fire(g, EV_DEADLINE);
         return 0;
 }
@@ -150,7 +248,11 @@ void drain_enter(struct generation *g) {
 
         if (!g->drain_usec)
                 g->drain_usec = now_usec(CLOCK_MONOTONIC);
-        g->quiet_since = 0;
+        g->procs_since = g->idle_since = g->idle_last = g->idle_next = 0;
+        g->conns_zero = g->idle_again = false;
+        g->idle_said = 0;
+        g->ct_next = 0;
+        g->ct_backoff = CT_RECHECK_MIN_USEC;
         g->quiet_level = p->quiet_procs == QUIET_BASELINE ? g->baseline : (unsigned)p->quiet_procs;
         if (p->stop_signal && !g->signalled && g->pidfd >= 0) {
                 if (syscall(SYS_pidfd_send_signal, g->pidfd, p->stop_signal, NULL, 0) < 0)
@@ -158,12 +260,65 @@ void drain_enter(struct generation *g) {
                                  sigabbrev_np(p->stop_signal), strerror(errno));
                 g->signalled = true;
         }
+        if (p->idle != IDLE_NONE && !g->idle &&
+            idle_new(g->svc->d->event, p, &g->probe_target, on_idle_done, g, &g->idle) < 0)
+                log_error("%s: generation %u: cannot run its idle probe, so it drains until its "
+                          "timeout: %s", p->name, g->n, err_msg());
         /* Accuracy 1 us: sd-event's default (0) lets it slip by 250 ms. */
         r = sd_event_add_time_relative(g->svc->d->event, &g->drain_timer, CLOCK_MONOTONIC, 0, 1,
                                        on_tick, g);
         if (r < 0 || drain_rearm(g) < 0)
                 log_error("%s: generation %u: cannot watch its drain: %s", p->name, g->n,
                           r < 0 ? strerror(-r) : err_msg());
+}
+
+/* A forced generation is gone: gen list shows it, as retired with what
+ * was cut, for a while. */
+void drain_note_retired(struct generation *g) {
+        struct service *s = g->svc;
+        struct retired_note *r;
+
+        retired_prune(s, false);
+        if (!g->forced || !(r = calloc(1, sizeof(*r))))
+                return;
+        r->n = g->n;
+        r->addr = g->addr;
+        r->created_usec = g->created_usec;
+        r->retired_usec = now_usec(CLOCK_MONOTONIC);
+        r->cut = TAKE_PTR(g->cut);
+        if (!r->cut && (r->cut = calloc(1, sizeof(*r->cut)))) {
+                r->cut->by = g->forced_by ? g->forced_by : FORCED_TIMEOUT;
+                r->cut->procs = g->procs;
+                r->cut->conns = g->conns;
+                r->cut->quiet_level = g->quiet_level;
+        }
+        r->next = s->retired;
+        s->retired = r;
+        retired_prune(s, false);
+}
+
+void retired_prune(struct service *s, bool all) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        unsigned kept = 0;
+
+        for (struct retired_note **p = &s->retired; *p;) {
+                struct retired_note *r = *p;
+                if (all || kept == RETIRED_KEEP_MAX || now - r->retired_usec > RETIRED_KEEP_USEC) {
+                        *p = r->next;
+                        cut_free(r->cut);
+                        free(r);
+                } else {
+                        kept++;
+                        p = &r->next;
+                }
+        }
+}
+
+struct retired_note *retired_find(struct service *s, unsigned n) {
+        for (struct retired_note *r = s->retired; r; r = r->next)
+                if (r->n == n)
+                        return r;
+        return NULL;
 }
 
 /* Teardown, the entry action of frozen and failing: freeze, wait until
@@ -198,16 +353,18 @@ static void kill_now(struct generation *g) {
 /* Freezing took too long, the kill did, or the cgroup could not be read. */
 static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
+        char d[32];
         (void)s, (void)usec;
 
         g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
         if (g->teardown_step == TD_FREEZING) {
-                log_warn("%s: generation %u: cgroup not frozen after %llu s; killing it anyway",
-                         g->svc->name, g->n, FREEZE_WAIT_USEC / USEC_PER_SEC);
+                log_warn("%s: generation %u: cgroup not frozen after %s; killing it anyway",
+                         g->svc->name, g->n, format_duration(d, sizeof(d), FREEZE_WAIT_USEC));
                 kill_now(g);
         } else if (g->teardown_step == TD_KILLED) {
-                log_warn("%s: generation %u: cgroup still populated %llu s after cgroup.kill; "
-                         "killing again", g->svc->name, g->n, KILL_WAIT_USEC / USEC_PER_SEC);
+                log_warn("%s: generation %u: cgroup still populated %s after cgroup.kill; "
+                         "killing again", g->svc->name, g->n,
+                         format_duration(d, sizeof(d), KILL_WAIT_USEC));
                 kill_now(g);
         }
         teardown_step(g);

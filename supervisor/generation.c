@@ -88,6 +88,7 @@ void gen_free(struct generation *g) {
         sd_event_source_disable_unref(g->pidfd_watch);
         if (g->pidfd >= 0)
                 close(g->pidfd);
+        cut_free(g->cut);
         free(g->failure);
         free(g->netns);
         free(g->cgroup);
@@ -134,6 +135,9 @@ static void enter_state(struct generation *g) {
                 g->drain_usec = 0;
                 g->drain_timeout_usec = 0;
                 g->forced = g->signalled = false;
+                g->forced_by = FORCED_NOT;
+                cut_free(g->cut);
+                g->cut = NULL;
                 break;
         case GEN_DRAINING:
                 drain_enter(g);
@@ -158,10 +162,12 @@ static void log_change(struct generation *g, enum gen_state from) {
         if (g->state == GEN_FAILING)
                 log_error("%s: generation %u %s -> failing: %s", svc, g->n,
                           gen_state_to_string(from), g->failure ? g->failure : "?");
+        else if (g->state == GEN_RETIRED && from == GEN_FROZEN && g->forced && g->cut)
+                cut_log(svc, g->n, g->cut);
         else if (g->state == GEN_RETIRED && from == GEN_FROZEN && g->forced) {
                 format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
-                log_warn("%s: generation %u retired: forced after %s: %u process%s, %u "
-                         "connection%s left", svc, g->n, took, g->procs,
+                log_warn("%s: generation %u retired: forced after %s, not clean: %u process%s, "
+                         "%u connection%s left", svc, g->n, took, g->procs,
                          g->procs == 1 ? "" : "es", g->conns, g->conns == 1 ? "" : "s");
         } else if (g->state == GEN_RETIRED && from == GEN_FROZEN) {
                 format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
@@ -213,6 +219,8 @@ int gen_fire(struct generation *g, enum gen_event e) {
         log_change(g, from);
         notify(g, NOTICE_STATE, from);
         if (g->state == GEN_RETIRED) {
+                if (from == GEN_FROZEN)
+                        drain_note_retired(g);
                 gen_unlink(g);
                 gen_free(g);
         }
@@ -272,7 +280,8 @@ static int take_block(struct gend *d, unsigned *ret) {
                         return 0;
                 }
         }
-        return err_setx(ENOSPC, "the address pool is used up (%u generations live)", d->n_blocks);
+        return err_setx(ENOSPC, "the address pool is used up (%u generation%s live)", d->n_blocks,
+                        d->n_blocks == 1 ? "" : "s");
 }
 
 /* "generation 3 is still serving" / "no generation of web is serving". */
@@ -533,6 +542,8 @@ void gen_child_exited(struct gend *d, pid_t pid, int status) {
                 for (struct generation *g = s->gens; g; g = g->next) {
                         if (g->probe && probe_child_exited(g->probe, pid, status))
                                 return;
+                        if (drain_child_exited(g, pid, status))
+                                return;
                         if (g->pid == pid && !g->adopted) {
                                 main_exited(g, status);
                                 return;
@@ -560,6 +571,7 @@ void services_free(struct gend *d) {
                 struct service *s = d->services;
                 d->services = s->next;
                 jobs_free(s);
+                retired_prune(s, true);
                 while (s->gens) {
                         struct generation *g = s->gens;
                         s->gens = g->next;
