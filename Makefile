@@ -37,7 +37,7 @@ GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
 UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine \
                test_drain
-TOOLS       := sample load ctlraw
+TOOLS       := sample load ctlraw taskpool udpclient
 
 all: $(B)/gend $(B)/gen
 
