@@ -23,7 +23,8 @@ tp_policy() {  # NAME PORT [extra lines]: markers in $T/markers/NAME
 # The documented policy for a pre-forked task-worker server.
 tp_policy "$SVC" "$PORT" "[drain]" "idle = exec $TP --status" "idle-interval = 200ms" \
 	"settle = 500ms"
-tp_policy "${SVC}f" $((PORT + 1)) "[drain]" "idle = exec $TP --status" "idle-interval = 200ms" \
+# The same with the http kind of idle probe, and a drain timeout of 2 s.
+tp_policy "${SVC}f" $((PORT + 1)) "[drain]" "idle = http GET /tasks 200" "idle-interval = 200ms" \
 	"settle = 500ms" "timeout = 2s"
 tp_policy "${SVC}s" $((PORT + 2)) "[drain]" "quiet-procs = 0" "stop-signal = SIGTERM"
 start_gend || exit 1
@@ -42,7 +43,7 @@ cut_tasks() {  # SERVICE GEN: queued, never done
 status_while_draining() {  # SERVICE FILE
 	for _ in $(seq 100); do
 		G status "$1" > "$2" 2>&1
-		grep -q "idle probe exec .*: busy .* ago (exit status 1):" "$2" && return 0
+		grep -qE "idle probe .*: busy .* ago \((exit status 1|answered 503, not 200)\):" "$2" && return 0
 		sleep 0.1
 	done
 	return 1
@@ -94,7 +95,7 @@ check "... says it was forced, not clean, by the drain timeout" \
 	grep -qE "generation 1 retired: forced after 2\.[0-9] s \(drain timeout\), not clean: 5 processes, 0 connections left \(quiet level 5\)" <<<"$out"
 check "... never that it was clean" bash -c "! grep -q 'clean after' <<<'$out'"
 check "... with the idle probe's last output: tasks still running" \
-	bash -c "grep -q 'idle probe exec $TP --status: busy .* before (exit status 1):' <<<'$out' && grep -qE '^ +taskpool generation 1: 4 workers, 4 running, [0-9]+ queued' <<<'$out'"
+	bash -c "grep -q 'idle probe http GET /tasks 200: busy .* before (answered 503, not 200):' <<<'$out' && grep -qE '^ +taskpool generation 1: 4 workers, 4 running, [0-9]+ queued' <<<'$out'"
 check "gend's log warns that generation 1 was forced, naming the idle probe's output" \
 	bash -c "grep -q 'warning: ${SVC}f: generation 1 retired: forced after .* (drain timeout), not clean' '$T/gend.log' && grep -q 'warning: ${SVC}f: generation 1:   | taskpool generation 1: 4 workers, 4 running' '$T/gend.log'"
 check "... and never logs it as clean" bash -c "! grep -q '${SVC}f: generation 1 retired: clean' '$T/gend.log'"
