@@ -187,6 +187,11 @@ static int k_idle_timeout(struct policy *p, const char *v, char *why, size_t n) 
                             &p->idle_timeout_usec, why, n);
 }
 
+static int k_poll_interval(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, POLL_INTERVAL_MIN_USEC, POLL_INTERVAL_MAX_USEC, "10ms to 10s",
+                            &p->poll_interval_usec, why, n);
+}
+
 static int k_drain_timeout(struct policy *p, const char *v, char *why, size_t n) {
         return duration_key(v, 1, DRAIN_TIMEOUT_MAX_USEC, "more than 0, at most 24h",
                             &p->drain_timeout_usec, why, n);
@@ -365,6 +370,7 @@ static const struct key_def {
         [KEY_IDLE] = K("drain", "idle", k_idle, false),
         [KEY_IDLE_INTERVAL] = K("drain", "idle-interval", k_idle_interval, false),
         [KEY_IDLE_TIMEOUT] = K("drain", "idle-timeout", k_idle_timeout, false),
+        [KEY_POLL_INTERVAL] = K("drain", "poll-interval", k_poll_interval, false),
         [KEY_MEMORY] = K("limits", "memory", k_memory, false),
         [KEY_PIDS] = K("limits", "pids", k_pids, false),
         [KEY_CPU] = K("limits", "cpu", k_cpu, false),
@@ -531,6 +537,7 @@ static struct policy *policy_new(const char *name, const char *path) {
         p->drain_timeout_usec = 60 * USEC_PER_SEC;
         p->idle_interval_usec = USEC_PER_SEC;
         p->idle_timeout_usec = 5 * USEC_PER_SEC;
+        p->poll_interval_usec = 50 * USEC_PER_MSEC;
         p->new_uts = p->new_ipc = true;
         if (!p->name || !p->path) {
                 policy_free(p);

@@ -29,7 +29,7 @@ enum policy_key {
         KEY_PORT, KEY_TAKEOVER,
         KEY_PROBE, KEY_READY_TIMEOUT,
         KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
-        KEY_IDLE, KEY_IDLE_INTERVAL, KEY_IDLE_TIMEOUT,
+        KEY_IDLE, KEY_IDLE_INTERVAL, KEY_IDLE_TIMEOUT, KEY_POLL_INTERVAL,
         KEY_MEMORY, KEY_PIDS, KEY_CPU, KEY_NOFILE, KEY_NPROC, KEY_CORE,
         KEY_CAPABILITIES, KEY_SECCOMP, KEY_UTS, KEY_IPC, KEY_PRIVATE_TMP,
         _KEY_MAX,
@@ -42,6 +42,8 @@ enum policy_key {
 #define IDLE_INTERVAL_MIN_USEC (10 * USEC_PER_MSEC)             /* 10ms */
 #define IDLE_INTERVAL_MAX_USEC (600 * USEC_PER_SEC)             /* 10m */
 #define IDLE_TIMEOUT_MAX_USEC (600 * USEC_PER_SEC)              /* 10m */
+#define POLL_INTERVAL_MIN_USEC (10 * USEC_PER_MSEC)             /* 10ms */
+#define POLL_INTERVAL_MAX_USEC (10 * USEC_PER_SEC)              /* 10s */
 #define POLICY_SIZE_MAX (1ULL << 46)                            /* 64T */
 
 struct policy {
@@ -78,6 +80,7 @@ struct policy {
         int idle_status;                /* http */
         uint64_t idle_interval_usec;    /* how often it runs while draining */
         uint64_t idle_timeout_usec;     /* one run; then it is killed and has failed */
+        uint64_t poll_interval_usec;    /* counting where no event says a count changed */
 
         uint64_t memory_max;            /* bytes, 0: unset */
         uint64_t pids_max;              /* 0: unset */

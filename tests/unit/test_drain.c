@@ -125,6 +125,10 @@ static void test_idle_keys(void **state) {
         assert_int_equal(p->idle, IDLE_NONE);
         assert_int_equal(p->idle_interval_usec, USEC_PER_SEC);
         assert_int_equal(p->idle_timeout_usec, 5 * USEC_PER_SEC);
+        assert_int_equal(p->poll_interval_usec, 50 * MS);
+        policy_free(p);
+        assert_int_equal(policy_parse_string("web", with("poll-interval = 1s\n"), &p), 0);
+        assert_int_equal(p->poll_interval_usec, USEC_PER_SEC);
         policy_free(p);
 
         assert_int_equal(policy_parse_string("web", with("idle = exec /usr/bin/php easyswoole "
@@ -164,9 +168,12 @@ static void test_idle_errors(void **state) {
                 { "idle-timeout = 0s\n", "web:6: [drain] idle-timeout: '0s' is out of range: more "
                   "than 0, at most 10m" },
                 { "idle-timeout = 11m\n", "web:6: [drain] idle-timeout: '11m' is out of range" },
+                { "poll-interval = 5ms\n", "web:6: [drain] poll-interval: '5ms' is out of range: "
+                  "10ms to 10s" },
+                { "poll-interval = 11s\n", "web:6: [drain] poll-interval: '11s' is out of range" },
                 { "idle = none\nidle = none\n", "web:7: [drain] idle given again (first at line 6)" },
                 { "idle-delay = 1s\n", "unknown key 'idle-delay' in [drain] (allowed: quiet-procs, "
-                  "settle, stop-signal, timeout, idle, idle-interval, idle-timeout)" },
+                  "settle, stop-signal, timeout, idle, idle-interval, idle-timeout, poll-interval)" },
         };
         (void)state;
 
