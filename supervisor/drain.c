@@ -2,16 +2,27 @@
  * removing it (DESIGN.md, "Quiescence, precisely"; the decision itself is
  * quiet.c's).
  *
- * Processes are counted every TICK (a read of cgroup.procs). The idle
- * probe, when the policy has one, runs every idle-interval, and at once
- * when the process count changes or a count of connections differs.
+ * Processes: no kernel event says that a cgroup's process count changed
+ * (the proc connector, which reports every fork and exit, lives in the
+ * initial network namespace only), so the count is polled, a read of
+ * cgroup.procs every [drain] poll-interval; cgroup.events (the cgroup
+ * emptied, via inotify) and the main process's exit count at once.
+ *
+ * The idle probe, when the policy has one, runs every idle-interval, and
+ * at once when the process count changes or a count of connections
+ * differs.
+ *
  * Connections cost a conntrack dump, which walks the whole conntrack hash
  * table (13 ms with 262144 buckets, see tests/bench): a draining
  * generation gets no new connections (its DNAT and mark only ever applied
  * to new ones), so its count only falls, and it is taken once everything
- * else has been quiet for the settle time, then again with backoff while
- * connections remain. (Event-driven counting, from cgroup.events and
- * conntrack events, is a later step.) */
+ * else has been quiet for the settle time. After that one dump, conntrack
+ * events (update and destroy, subscribed while a generation drains, before
+ * its first dump) say when an entry with its mark changed: it is counted
+ * again only then, at most every 250 ms, and every 10 s in case an event
+ * was lost. Without events, again with backoff (250 ms to 2 s) while
+ * connections remain. Where an event source is missing, gend's log says
+ * so once. */
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -28,8 +39,8 @@
 #include "log.h"
 #include "quiet.h"
 
-#define TICK_USEC (50 * USEC_PER_MSEC)
 #define CT_RECHECK_MIN_USEC (250 * USEC_PER_MSEC)
+#define CT_SAFETY_USEC (10 * USEC_PER_SEC)       /* with events: a lost one is found */
 #define CT_RECHECK_MAX_USEC (2 * USEC_PER_SEC)
 #define FREEZE_WAIT_USEC (2 * USEC_PER_SEC)
 #define KILL_WAIT_USEC (5 * USEC_PER_SEC)
@@ -79,12 +90,133 @@ int gend_count_all(struct gend *d, struct service *only) {
         return r;
 }
 
+/* Conntrack events */
+
+static void on_ct_event(uint32_t mark, void *userdata) {
+        struct gend *d = userdata;
+
+        if (!(mark & d->marks.mask))
+                return;                 /* not one of gen's (the filter drops most) */
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next)
+                        if (g->state == GEN_DRAINING && g->has_block &&
+                            (mark & d->marks.mask) == g->mark && !g->conns_dirty) {
+                                g->conns_dirty = true;
+                                drain_poke(g);
+                        }
+}
+
+void drain_events_close(struct gend *d) {
+        d->ct_events_io = sd_event_source_disable_unref(d->ct_events_io);
+        ct_events_close(d->ct_events);
+        d->ct_events = NULL;
+}
+
+static void all_dirty(struct gend *d) {
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next)
+                        if (g->state == GEN_DRAINING) {
+                                g->conns_dirty = true;
+                                drain_poke(g);
+                        }
+}
+
+static void events_failed(struct gend *d, const char *why) {
+        drain_events_close(d);
+        d->ct_events_failed = true;
+        all_dirty(d);
+        log_warn("%s: draining generations' connections are counted by polling instead "
+                 "(every 250 ms to 2 s)", why);
+}
+
+static int on_ct_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct gend *d = userdata;
+        int r = ct_events_read(d->ct_events);
+        (void)s, (void)fd, (void)revents;
+
+        if (r == -ENOBUFS)
+                all_dirty(d);           /* events were lost: count again */
+        else if (r < 0)
+                events_failed(d, err_msg());
+        return 0;
+}
+
+/* From gend's start on (an entry made while nobody listened has no
+ * events), for good; tried once. */
+void drain_events_open(struct gend *d) {
+        char why[512];
+        int r;
+
+        if (d->ct_events || d->ct_events_failed || !d->ct)
+                return;
+        if ((r = ct_events_open(d->marks.mask, on_ct_event, d, &d->ct_events)) < 0) {
+                snprintf(why, sizeof(why), "%s", err_msg());
+                events_failed(d, why);
+                return;
+        }
+        r = sd_event_add_io(d->event, &d->ct_events_io, ct_events_fd(d->ct_events), EPOLLIN,
+                            on_ct_events, d);
+        if (r < 0) {
+                snprintf(why, sizeof(why), "sd_event_add_io(conntrack events): %s", strerror(-r));
+                events_failed(d, why);
+        }
+}
+
 void drain_stop(struct generation *g) {
         g->drain_timer = sd_event_source_disable_unref(g->drain_timer);
         g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
+        g->drain_watch = sd_event_source_disable_unref(g->drain_watch);
         idle_free(g->idle);
         g->idle = NULL;
         g->procs_since = 0;
+}
+
+void drain_poke(struct generation *g) {
+        if (g->drain_timer) {
+                sd_event_source_set_time(g->drain_timer, now_usec(CLOCK_MONOTONIC));
+                sd_event_source_set_enabled(g->drain_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static int on_drain_watch(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        (void)s, (void)ev;
+        drain_poke(userdata);
+        return 0;
+}
+
+/* cgroup.events changes when the cgroup empties (or freezes). */
+static void watch_cgroup(struct generation *g) {
+        struct gend *d = g->svc->d;
+        _cleanup_free_ char *events = NULL;
+        int r;
+
+        if (!g->cgroup || g->drain_watch)
+                return;
+        if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0) {
+                events = NULL;
+                r = -ENOMEM;
+        } else
+                r = sd_event_add_inotify(d->event, &g->drain_watch, events, IN_MODIFY,
+                                         on_drain_watch, g);
+        if (r < 0 && r != -ENOENT && !d->said_inotify) {
+                d->said_inotify = true;
+                log_warn("inotify(%s): %s; a draining generation's emptying is seen by polling "
+                         "instead", events ? events : "cgroup.events", strerror(-r));
+        }
+}
+
+/* Once per gend: what has no event source, and so is polled. */
+static void say_polling(struct generation *g) {
+        char every[32];
+
+        if (g->svc->d->said_polling)
+                return;
+        g->svc->d->said_polling = true;
+        log_info("drain: a cgroup's process count changes without an event, so draining "
+                 "generations' processes are counted every [drain] poll-interval (%s for %s); "
+                 "cgroup.events and the main process's exit count at once",
+                 format_duration(every, sizeof(every), g->policy->poll_interval_usec),
+                 g->svc->name);
 }
 
 bool drain_child_exited(struct generation *g, pid_t pid, int status) {
@@ -105,8 +237,19 @@ static void idle_ask(struct generation *g) {
                 log_warn("%s: generation %u: idle probe: %s", g->svc->name, g->n, err_msg());
 }
 
-/* True when it fired an event: the drain is over, and g may be gone. */
-static bool evaluate(struct generation *g) {
+/* Connections are counted again when an event with its mark came (or
+ * without events, with backoff), never more often than every 250 ms. */
+static bool count_due(struct generation *g, uint64_t now) {
+        if (now < g->ct_next)
+                return false;
+        if (!g->svc->d->ct_events)
+                return true;
+        return !g->ct_counted || g->conns_dirty || now - g->ct_counted >= CT_SAFETY_USEC;
+}
+
+/* True when it fired an event: the drain is over, and g may be gone.
+ * *ret_wake (if not NULL): when the settle time of what is quiet ends. */
+static bool evaluate(struct generation *g, uint64_t *ret_wake) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         unsigned before = g->conns;
         struct quiet_view v = {
@@ -116,12 +259,19 @@ static bool evaluate(struct generation *g) {
                 .conns_zero = g->conns_zero,
         };
 
-        switch (quiet_decide(&v, NULL)) {
+        uint64_t since;
+        enum quiet_step step = quiet_decide(&v, &since);
+
+        if (ret_wake)
+                *ret_wake = since ? since + v.settle : 0;
+        switch (step) {
         case QUIET_WAIT:
                 return false;
         case QUIET_COUNT_CONNS:
-                if (now < g->ct_next)
+                if (!count_due(g, now))
                         return false;
+                g->conns_dirty = false;
+                g->ct_counted = now;
                 if (count_conns(g) < 0) {
                         log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
                                  g->n, err_msg());
@@ -129,12 +279,13 @@ static bool evaluate(struct generation *g) {
                         g->conns_zero = true;
                         if (before)
                                 idle_ask(g);
-                        return evaluate(g);
+                        return evaluate(g, ret_wake);
                 } else if (g->conns != before)
                         idle_ask(g);
                 g->ct_next = now + g->ct_backoff;
-                g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC ? CT_RECHECK_MAX_USEC
-                                                                         : g->ct_backoff * 2;
+                if (!g->svc->d->ct_events)
+                        g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC
+                                        ? CT_RECHECK_MAX_USEC : g->ct_backoff * 2;
                 return false;
         case QUIET_CONFIRM:
                 if (!idle_running(g->idle))
@@ -172,12 +323,12 @@ static void on_idle_done(void *userdata) {
                 g->idle_since = g->idle_last = 0;
         if (g->idle_again && g->procs)
                 idle_ask(g);
-        evaluate(g);
+        drain_poke(g);          /* the tick decides, and knows when to look next */
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        uint64_t now = now_usec(CLOCK_MONOTONIC), wake = 0, next;
         unsigned procs;
         (void)usec;
 
@@ -199,9 +350,19 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (procs && (changed || now >= g->idle_next))
                         idle_ask(g);
         }
-        if (evaluate(g))
+        if (evaluate(g, &wake))
                 return 0;
-        sd_event_source_set_time_relative(s, TICK_USEC);
+        /* The next look: the poll, or sooner what is due (the end of a
+         * settle time, the idle probe's next run, the next count of
+         * connections). */
+        next = now + g->policy->poll_interval_usec;
+        if (wake > now && wake < next)
+                next = wake;
+        if (g->idle && g->procs && g->idle_next > now && g->idle_next < next)
+                next = g->idle_next;
+        if (!g->conns_zero && g->ct_next > now && g->ct_next < next)
+                next = g->ct_next;
+        sd_event_source_set_time(s, next);
         sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
@@ -248,8 +409,8 @@ void drain_enter(struct generation *g) {
 
         if (!g->drain_usec)
                 g->drain_usec = now_usec(CLOCK_MONOTONIC);
-        g->procs_since = g->idle_since = g->idle_last = g->idle_next = 0;
-        g->conns_zero = g->idle_again = false;
+        g->procs_since = g->idle_since = g->idle_last = g->idle_next = g->ct_counted = 0;
+        g->conns_zero = g->idle_again = g->conns_dirty = false;
         g->idle_said = 0;
         g->ct_next = 0;
         g->ct_backoff = CT_RECHECK_MIN_USEC;
@@ -260,6 +421,9 @@ void drain_enter(struct generation *g) {
                                  sigabbrev_np(p->stop_signal), strerror(errno));
                 g->signalled = true;
         }
+        drain_events_open(g->svc->d);   /* if gend's start did not */
+        watch_cgroup(g);
+        say_polling(g);
         if (p->idle != IDLE_NONE && !g->idle &&
             idle_new(g->svc->d->event, p, &g->probe_target, on_idle_done, g, &g->idle) < 0)
                 log_error("%s: generation %u: cannot run its idle probe, so it drains until its "

@@ -61,8 +61,11 @@ struct generation {
 
         /* draining (drain.c; what each means: quiet.h) */
         sd_event_source *drain_timer, *deadline_timer;
+        sd_event_source *drain_watch;   /* cgroup.events: count at once */
         uint64_t procs_since;           /* at the quiet level since; 0: above it */
         bool conns_zero;                /* counted none: for good */
+        bool conns_dirty;               /* a conntrack event with its mark came */
+        uint64_t ct_counted;            /* when its connections were counted last */
         uint64_t ct_next, ct_backoff;   /* when to count connections again */
         unsigned quiet_level;
         uint64_t drain_timeout_usec;    /* gen retire --timeout, 0: the policy's */
@@ -142,6 +145,11 @@ struct gend {
         unsigned next_block;            /* blocks are handed out round robin */
         struct fwd *fwd;
         struct ct *ct;
+        /* drain.c: conntrack events while a generation drains, and what
+         * the log was told once */
+        struct ct_events *ct_events;
+        sd_event_source *ct_events_io;
+        bool ct_events_failed, said_polling, said_inotify;
         struct client *clients;
         unsigned n_clients;
         int listen_fd, lock_fd;
@@ -191,6 +199,12 @@ int gend_adopt(struct gend *d);
 void drain_enter(struct generation *g);
 void drain_stop(struct generation *g);
 int drain_rearm(struct generation *g);          /* new deadline or --now */
+/* Count again now: something changed (its main process exited). */
+void drain_poke(struct generation *g);
+/* Conntrack events: from gend's start (drains count connections again
+ * only when one changed), closed at exit. */
+void drain_events_open(struct gend *d);
+void drain_events_close(struct gend *d);
 /* The reaper hands exited pids here: the idle probe's. */
 bool drain_child_exited(struct generation *g, pid_t pid, int status);
 /* Retired: a forced one is noted for gen list; old notes go. */

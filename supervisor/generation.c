@@ -532,6 +532,8 @@ static void main_exited(struct generation *g, int status) {
         default:
                 log_info("%s: generation %u: main process exited (%s)", svc, g->n, how);
                 save(g);
+                if (g->state == GEN_DRAINING)
+                        drain_poke(g);
         }
 }
 
@@ -581,6 +583,7 @@ void services_free(struct gend *d) {
                 free(s->name);
                 free(s);
         }
+        drain_events_close(d);
 }
 
 unsigned gend_live_count(struct gend *d, unsigned *ret_services) {
