@@ -42,11 +42,13 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/service.c supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
                supervisor/adopt.c supervisor/ports.c supervisor/control.c \
+               supervisor/idle.c supervisor/quiet.c supervisor/cut.c \
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
-UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine test_dns test_view
-TOOLS       := sample load ctlraw killat ctlflood
+UNIT_TESTS  := test_policy test_naming test_rules test_fsm test_cgroup test_limits test_confine \
+               test_dns test_view test_drain
+TOOLS       := sample load ctlraw killat ctlflood taskpool udpclient
 BENCH_TOOLS := firstnew ctltime swload
 # make bench: the alternatives it measures gen against, and its plots.
 BENCH_DEBS  := nginx wrk gnuplot-nox
@@ -71,6 +73,7 @@ UNIT_DEPS_test_policy := policy/policy.c policy/parse.c policy/validate.c sandbo
 UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c
+UNIT_DEPS_test_drain  := supervisor/quiet.c policy/policy.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
 UNIT_DEPS_test_confine := sandbox/confine.c sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_limits := sandbox/limits.c policy/policy.c policy/parse.c sandbox/util.c

@@ -110,6 +110,8 @@ static int k_probe(struct policy *p, const char *v, char *why, size_t n) {
         }
         if (strcmp(w[0], "exec") == 0 && w[1] && w[1][0] == '/') {
                 strv_free(p->probe_argv);
+        strv_free(p->idle_argv);
+        free(p->idle_path);
                 p->probe_argv = NULL;
                 for (char **a = w + 1; *a; a++)
                         if (strv_push(&p->probe_argv, strdup(*a)) < 0)
@@ -142,6 +144,53 @@ static int k_ready_timeout(struct policy *p, const char *v, char *why, size_t n)
 
 static int k_settle(struct policy *p, const char *v, char *why, size_t n) {
         return duration_key(v, 0, SETTLE_MAX_USEC, "0 to 10m", &p->settle_usec, why, n);
+}
+
+/* [drain] idle: 'exec /PATH [ARGS]' passes by exiting 0, 'http GET /PATH
+ * STATUS' by answering STATUS; 'none' is the default. */
+static int k_idle(struct policy *p, const char *v, char *why, size_t n) {
+        _cleanup_strv_free_ char **w = NULL;
+        uint64_t st;
+
+        if (split_words(v, &w) < 0)
+                return WHY("cannot split '%s' into words (unbalanced quote, or empty)", v);
+        strv_free(p->idle_argv);
+        p->idle_argv = NULL;
+        if (strcmp(w[0], "none") == 0 && !w[1]) {
+                p->idle = IDLE_NONE;
+                return 0;
+        }
+        if (strcmp(w[0], "http") == 0 && strv_length(w) == 4 && strcmp(w[1], "GET") == 0 &&
+            w[2][0] == '/') {
+                if (parse_count(w[3], &st) < 0 || st < 100 || st > 599)
+                        return WHY("'%s' is not an HTTP status (100 to 599)", w[3]);
+                p->idle = IDLE_HTTP;
+                p->idle_status = (int)st;
+                return set_string(&p->idle_path, w[2]);
+        }
+        if (strcmp(w[0], "exec") == 0 && w[1] && w[1][0] == '/') {
+                for (char **a = w + 1; *a; a++)
+                        if (strv_push(&p->idle_argv, strdup(*a)) < 0)
+                                return -ENOMEM;
+                p->idle = IDLE_EXEC;
+                return 0;
+        }
+        return WHY("must be 'exec /PATH [ARGS]', 'http GET /PATH STATUS' or 'none', not '%s'", v);
+}
+
+static int k_idle_interval(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, IDLE_INTERVAL_MIN_USEC, IDLE_INTERVAL_MAX_USEC, "10ms to 10m",
+                            &p->idle_interval_usec, why, n);
+}
+
+static int k_idle_timeout(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, 1, IDLE_TIMEOUT_MAX_USEC, "more than 0, at most 10m",
+                            &p->idle_timeout_usec, why, n);
+}
+
+static int k_poll_interval(struct policy *p, const char *v, char *why, size_t n) {
+        return duration_key(v, POLL_INTERVAL_MIN_USEC, POLL_INTERVAL_MAX_USEC, "10ms to 10s",
+                            &p->poll_interval_usec, why, n);
 }
 
 static int k_drain_timeout(struct policy *p, const char *v, char *why, size_t n) {
@@ -413,6 +462,10 @@ static const struct key_def {
         [KEY_SETTLE] = K("drain", "settle", k_settle, false),
         [KEY_STOP_SIGNAL] = K("drain", "stop-signal", k_stop_signal, false),
         [KEY_DRAIN_TIMEOUT] = K("drain", "timeout", k_drain_timeout, false),
+        [KEY_IDLE] = K("drain", "idle", k_idle, false),
+        [KEY_IDLE_INTERVAL] = K("drain", "idle-interval", k_idle_interval, false),
+        [KEY_IDLE_TIMEOUT] = K("drain", "idle-timeout", k_idle_timeout, false),
+        [KEY_POLL_INTERVAL] = K("drain", "poll-interval", k_poll_interval, false),
         [KEY_MEMORY] = K("limits", "memory", k_memory, false),
         [KEY_PIDS] = K("limits", "pids", k_pids, false),
         [KEY_CPU] = K("limits", "cpu", k_cpu, false),
@@ -588,6 +641,9 @@ static struct policy *policy_new(const char *name, const char *path) {
         p->quiet_procs = QUIET_BASELINE;
         p->settle_usec = 200 * USEC_PER_MSEC;
         p->drain_timeout_usec = 60 * USEC_PER_SEC;
+        p->idle_interval_usec = USEC_PER_SEC;
+        p->idle_timeout_usec = 5 * USEC_PER_SEC;
+        p->poll_interval_usec = 50 * USEC_PER_MSEC;
         p->new_uts = p->new_ipc = p->private_tmp = true;
         p->private_users = p->private_pids = p->private_devices = true;
         p->protect_system = p->protect_kernel = p->protect_cgroups = true;
@@ -676,6 +732,8 @@ void policy_free(struct policy *p) {
         strv_free(p->env);
         free(p->probe_path);
         strv_free(p->probe_argv);
+        strv_free(p->idle_argv);
+        free(p->idle_path);
         free(p->seccomp);
         strv_free(p->writable);
         strv_free(p->readable);

@@ -11,6 +11,8 @@
 #define POLICY_PORTS_MAX 16
 
 enum probe_kind { PROBE_TCP, PROBE_HTTP, PROBE_EXEC };
+/* [drain] idle: the application's own word that its tasks are done. */
+enum idle_kind { IDLE_NONE, IDLE_HTTP, IDLE_EXEC };
 
 struct port_map {
         uint16_t public_port;
@@ -27,6 +29,7 @@ enum policy_key {
         KEY_PORT, KEY_TAKEOVER,
         KEY_PROBE, KEY_READY_TIMEOUT,
         KEY_QUIET_PROCS, KEY_SETTLE, KEY_STOP_SIGNAL, KEY_DRAIN_TIMEOUT,
+        KEY_IDLE, KEY_IDLE_INTERVAL, KEY_IDLE_TIMEOUT, KEY_POLL_INTERVAL,
         KEY_MEMORY, KEY_PIDS, KEY_CPU, KEY_NOFILE, KEY_NPROC, KEY_CORE,
         KEY_CAPABILITIES, KEY_SECCOMP, KEY_UTS, KEY_IPC, KEY_PRIVATE_TMP,
         KEY_PRIVATE_USERS, KEY_PRIVATE_PIDS, KEY_PRIVATE_DEVICES,
@@ -39,6 +42,11 @@ enum policy_key {
 #define READY_TIMEOUT_MAX_USEC (3600 * USEC_PER_SEC)            /* 1h */
 #define SETTLE_MAX_USEC (600 * USEC_PER_SEC)                    /* 10m */
 #define DRAIN_TIMEOUT_MAX_USEC (24 * 3600 * USEC_PER_SEC)       /* 24h */
+#define IDLE_INTERVAL_MIN_USEC (10 * USEC_PER_MSEC)             /* 10ms */
+#define IDLE_INTERVAL_MAX_USEC (600 * USEC_PER_SEC)             /* 10m */
+#define IDLE_TIMEOUT_MAX_USEC (600 * USEC_PER_SEC)              /* 10m */
+#define POLL_INTERVAL_MIN_USEC (10 * USEC_PER_MSEC)             /* 10ms */
+#define POLL_INTERVAL_MAX_USEC (10 * USEC_PER_SEC)              /* 10s */
 #define POLICY_SIZE_MAX (1ULL << 46)                            /* 64T */
 
 struct policy {
@@ -70,6 +78,13 @@ struct policy {
         uint64_t settle_usec;
         int stop_signal;                /* 0: none */
         uint64_t drain_timeout_usec;
+        enum idle_kind idle;            /* IDLE_NONE: processes and connections only */
+        char **idle_argv;               /* exec */
+        char *idle_path;                /* http */
+        int idle_status;                /* http */
+        uint64_t idle_interval_usec;    /* how often it runs while draining */
+        uint64_t idle_timeout_usec;     /* one run; then it is killed and has failed */
+        uint64_t poll_interval_usec;    /* counting where no event says a count changed */
 
         uint64_t memory_max;            /* bytes, 0: unset */
         uint64_t pids_max;              /* 0: unset */

@@ -187,6 +187,8 @@ int policy_validate(const struct policy *p) {
                 return r;
         if (p->probe == PROBE_EXEC && (r = check_program(p, KEY_PROBE, p->probe_argv[0])) < 0)
                 return r;
+        if (p->idle == IDLE_EXEC && (r = check_program(p, KEY_IDLE, p->idle_argv[0])) < 0)
+                return r;
         if ((r = check_seccomp(p)) < 0)
                 return r;
         if ((r = check_grants(p, KEY_WRITABLE, p->writable)) < 0 ||

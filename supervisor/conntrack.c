@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_conntrack_tcp.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netlink/netfilter/ct.h>
 #include <netlink/netfilter/nfnl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "../sandbox/naming.h"
 #include "../sandbox/util.h"
@@ -138,6 +140,44 @@ int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts
         return dump(&w);
 }
 
+static uint32_t addr_of(struct nl_addr *a) {
+        uint32_t v = 0;
+        if (a && nl_addr_get_family(a) == AF_INET && nl_addr_get_len(a) == 4)
+                memcpy(&v, nl_addr_get_binary_addr(a), 4);
+        return ntohl(v);
+}
+
+int ct_list_live(struct ct *c, uint32_t mark, uint32_t mask, struct ct_conn *out, unsigned max,
+                 unsigned *ret_n, unsigned *ret_total) {
+        struct walk w = { .c = c, .mark = mark, .mask = mask, .collect = true };
+        unsigned n = 0, total = 0;
+        int r = dump(&w);
+
+        if (r >= 0 && w.nomem)
+                r = err_set(ENOMEM, "conntrack dump (mark 0x%x/0x%x)", mark, mask);
+        for (unsigned i = 0; i < w.n_found; i++) {
+                struct nfnl_ct *ct = w.found[i];
+                if (r >= 0 && live(ct) && total++ < max) {
+                        struct ct_conn *o = &out[n++];
+                        *o = (struct ct_conn){ .proto = nfnl_ct_get_proto(ct),
+                                               .src = addr_of(nfnl_ct_get_src(ct, 0)),
+                                               .dst = addr_of(nfnl_ct_get_dst(ct, 0)),
+                                               .sport = nfnl_ct_get_src_port(ct, 0),
+                                               .dport = nfnl_ct_get_dst_port(ct, 0) };
+                        if (o->proto == IPPROTO_TCP)
+                                nfnl_ct_tcp_state2str(nfnl_ct_get_tcp_state(ct), o->state,
+                                                      sizeof(o->state));
+                }
+                nfnl_ct_put(ct);
+        }
+        free(w.found);
+        if (r >= 0) {
+                *ret_n = n;
+                *ret_total = total;
+        }
+        return r;
+}
+
 int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted) {
         struct walk w = { .c = c, .mark = mark, .mask = mask, .collect = true, .proto = proto };
         unsigned deleted = 0;
@@ -160,4 +200,96 @@ int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *r
         if (r >= 0)
                 *ret_deleted = deleted;
         return r;
+}
+
+struct ct_events {
+        struct nl_sock *sk;
+        ct_event_fn fn;
+        void *userdata;
+};
+
+static int on_event(struct nl_msg *msg, void *arg) {
+        struct ct_events *e = arg;
+        struct nfnl_ct *ct = NULL;
+
+        if (nfnlmsg_ct_parse(nlmsg_hdr(msg), &ct) < 0)
+                return NL_SKIP;
+        e->fn(nfnl_ct_get_mark(ct), e->userdata);
+        nfnl_ct_put(ct);
+        return NL_OK;
+}
+
+/* Keeps the events whose CTA_MARK has a bit in mask: the attributes
+ * follow the netlink and nfnetlink headers (16 + 4 bytes); SKF_AD_NLATTR
+ * finds one by type, and a word load reads it in network order. */
+static int attach_filter(int fd, uint32_t mask) {
+        struct sock_filter code[] = {
+                BPF_STMT(BPF_LD | BPF_IMM, 20),
+                BPF_STMT(BPF_LDX | BPF_IMM, CTA_MARK),
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_NLATTR),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0),   /* no mark: drop */
+                BPF_STMT(BPF_MISC | BPF_TAX, 0),
+                BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),          /* the value after nla_len, nla_type */
+                BPF_STMT(BPF_ALU | BPF_AND | BPF_K, mask),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, 0),
+                BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(code), .filter = code };
+
+        if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+                return err_set(errno, "setsockopt(SO_ATTACH_FILTER, conntrack events)");
+        return 0;
+}
+
+int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret) {
+        struct ct_events *e = calloc(1, sizeof(*e));
+        int r;
+
+        if (!e || !(e->sk = nl_socket_alloc())) {
+                free(e);
+                return err_set(ENOMEM, "nl_socket_alloc");
+        }
+        e->fn = fn;
+        e->userdata = userdata;
+        nl_socket_disable_seq_check(e->sk);
+        nl_socket_modify_cb(e->sk, NL_CB_VALID, NL_CB_CUSTOM, on_event, e);
+        if ((r = nfnl_connect(e->sk)) < 0 ||
+            (r = nl_socket_add_memberships(e->sk, NFNLGRP_CONNTRACK_UPDATE,
+                                           NFNLGRP_CONNTRACK_DESTROY, 0)) < 0 ||
+            (r = nl_socket_set_nonblocking(e->sk)) < 0 ||
+            (r = nl_socket_set_buffer_size(e->sk, 1 << 20, 0)) < 0) {
+                ct_events_close(e);
+                return err_setx(EIO, "conntrack events (NFNLGRP_CONNTRACK_UPDATE, _DESTROY): %s",
+                                nl_geterror(r));
+        }
+        if ((r = attach_filter(nl_socket_get_fd(e->sk), mask)) < 0) {
+                ct_events_close(e);
+                return r;
+        }
+        *ret = e;
+        return 0;
+}
+
+int ct_events_fd(const struct ct_events *e) {
+        return nl_socket_get_fd(e->sk);
+}
+
+int ct_events_read(struct ct_events *e) {
+        for (;;) {
+                int r = nl_recvmsgs_default(e->sk);
+                if (r == -NLE_AGAIN)
+                        return 0;
+                if (r == -NLE_NOMEM)    /* ENOBUFS: the socket overflowed */
+                        return -ENOBUFS;
+                if (r < 0)
+                        return err_setx(EIO, "conntrack events: %s", nl_geterror(r));
+        }
+}
+
+void ct_events_close(struct ct_events *e) {
+        if (e) {
+                nl_socket_free(e->sk);
+                free(e);
+        }
 }

@@ -15,5 +15,33 @@ void ct_close(struct ct *c);
 int ct_count_live(struct ct *c, uint32_t mark, uint32_t mask, unsigned *ret);
 /* The same for every block at once, into counts[block]: one walk. */
 int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts, unsigned n);
+/* A live connection, as its first packet had it. */
+struct ct_conn {
+        int proto;                      /* IPPROTO_TCP, IPPROTO_UDP, ... */
+        uint32_t src, dst;              /* host order: the peer, and where it connected to */
+        uint16_t sport, dport;
+        char state[16];                 /* TCP state, "" for other protocols */
+};
+/* The live entries with that mark: at most max into out, *ret_total all. */
+int ct_list_live(struct ct *c, uint32_t mark, uint32_t mask, struct ct_conn *out, unsigned max,
+                 unsigned *ret_n, unsigned *ret_total);
 /* Deletes the entries with that mark (of one protocol, or 0: all). */
 int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted);
+
+/* Conntrack events (ctnetlink's update and destroy groups): fn is called
+ * with the mark of each entry that changed state or went away, so a
+ * drain counts again only when one of its connections changed. A socket
+ * filter drops, in the kernel, the events of entries without a mark bit
+ * in mask.
+ *
+ * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
+ * entry has events only if someone listened when it was made: subscribe
+ * early (gend does when it starts), not when a drain begins. */
+struct ct_events;
+typedef void (*ct_event_fn)(uint32_t mark, void *userdata);
+int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret);
+int ct_events_fd(const struct ct_events *e);
+/* Reads what is queued; -ENOBUFS: the socket overflowed and events were
+ * lost (count everything again). */
+int ct_events_read(struct ct_events *e);
+void ct_events_close(struct ct_events *e);

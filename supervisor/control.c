@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "idle.h"
 #include "job.h"
 #include "log.h"
 
@@ -159,6 +160,11 @@ static json_t *notice_json(const struct notice *n) {
                 if (g->policy->stop_signal && g->signalled)
                         json_object_set_new(j, "stop_signal",
                                             json_string(sigabbrev_np(g->policy->stop_signal)));
+                if (g->policy->idle != IDLE_NONE) {
+                        char what[512];
+                        idle_describe(g->policy, what, sizeof(what));
+                        json_object_set_new(j, "idle_probe", json_string(what));
+                }
                 break;
         case GEN_RETIRED:
                 json_object_set_new(j, "forced", json_boolean(g->forced));
@@ -166,6 +172,12 @@ static json_t *notice_json(const struct notice *n) {
                         (json_int_t)((now - g->drain_usec) / USEC_PER_MSEC) : 0));
                 json_object_set_new(j, "procs", json_integer(g->procs));
                 json_object_set_new(j, "conns", json_integer(g->conns));
+                if (g->forced) {
+                        json_object_set_new(j, "forced_by", json_string(forced_by_to_string(
+                                g->cut ? g->cut->by : g->forced_by)));
+                        if (g->cut)
+                                json_object_set_new(j, "cut", cut_to_json(g->cut));
+                }
                 break;
         case GEN_FAILING:
         case GEN_FAILED:
@@ -199,8 +211,10 @@ static void on_notice(struct gend *d, const struct notice *n) {
                 send_json(c, notice_json(n));
                 if (!c->job && c->wait_for == n->g->n &&
                     (n->g->state == GEN_RETIRED || n->g->state == GEN_FAILED))
-                        reply_ok(c, json_pack("{s:I,s:s}", "generation", (json_int_t)n->g->n,
-                                              "state", gen_state_to_string(n->g->state)));
+                        reply_ok(c, json_pack("{s:I,s:s,s:b}", "generation", (json_int_t)n->g->n,
+                                              "state", gen_state_to_string(n->g->state),
+                                              "forced", n->g->state == GEN_RETIRED &&
+                                                        n->g->forced));
         }
 }
 
@@ -224,9 +238,11 @@ static void on_job_done(void *userdata, const struct job_result *res) {
                 return;
         }
         g = gen_find(c->svc, res->n);
-        reply_ok(c, json_pack("{s:I,s:I,s:s}", "generation", (json_int_t)res->n, "replaced",
+        /* What it waited for is gone already: forced, if gen list notes it so. */
+        reply_ok(c, json_pack("{s:I,s:I,s:s,s:b}", "generation", (json_int_t)res->n, "replaced",
                               (json_int_t)res->replaced, "state",
-                              g ? gen_state_to_string(g->state) : "retired"));
+                              g ? gen_state_to_string(g->state) : "retired", "forced",
+                              follow && retired_find(c->svc, follow) != NULL));
 }
 
 /* Requests */
@@ -311,6 +327,8 @@ static void do_job(struct client *c, const char *cmd, json_t *req) {
         submit(c, s, &r);
 }
 
+static json_t *drain_json(struct generation *g);
+
 static json_t *gen_json(struct generation *g) {
         char addr[16];
         json_t *j;
@@ -336,33 +354,77 @@ static json_t *gen_json(struct generation *g) {
                 json_object_set_new(j, "restart_of", json_integer(g->restart_of));
         json_object_set_new(j, "oom_kills", json_integer(g->oom_kills));
         json_object_set_new(j, "pids_refused", json_integer(g->pids_refused));
-        if (g->state == GEN_DRAINING) {
-                uint64_t t = g->drain_timeout_usec ? g->drain_timeout_usec
-                                                   : g->policy->drain_timeout_usec;
-                json_object_set_new(j, "drain", json_pack("{s:I,s:I,s:i}", "elapsed_ms",
-                        (json_int_t)((now_usec(CLOCK_MONOTONIC) - g->drain_usec) / USEC_PER_MSEC),
-                        "timeout_ms", (json_int_t)(t / USEC_PER_MSEC), "quiet_procs",
-                        (int)g->quiet_level));
+        if (g->state == GEN_DRAINING)
+                json_object_set_new(j, "drain", drain_json(g));
+        return j;
+}
+
+/* The idle probe of a draining generation: what it is, and its last word. */
+static json_t *idle_json(struct generation *g) {
+        const struct idle_result *r = g->idle ? idle_last(g->idle) : NULL;
+        char what[512];
+        json_t *j;
+
+        idle_describe(g->policy, what, sizeof(what));
+        j = json_pack("{s:s,s:b,s:b}", "probe", what, "running", g->idle && idle_running(g->idle),
+                      "valid", r && r->valid);
+        if (j && r && r->valid) {
+                json_object_set_new(j, "passed", json_boolean(r->passed));
+                json_object_set_new(j, "why", json_string(r->why));
+                json_object_set_new(j, "output", json_stringn(r->output, r->len));
+                json_object_set_new(j, "truncated", json_boolean(r->truncated));
+                json_object_set_new(j, "age_ms", json_integer((json_int_t)(
+                        (now_usec(CLOCK_MONOTONIC) - r->end_usec) / USEC_PER_MSEC)));
         }
         return j;
 }
 
+static json_t *drain_json(struct generation *g) {
+        uint64_t t = g->drain_timeout_usec ? g->drain_timeout_usec : g->policy->drain_timeout_usec;
+        json_t *j = json_pack("{s:I,s:I,s:i,s:I}", "elapsed_ms",
+                (json_int_t)((now_usec(CLOCK_MONOTONIC) - g->drain_usec) / USEC_PER_MSEC),
+                "timeout_ms", (json_int_t)(t / USEC_PER_MSEC), "quiet_procs", (int)g->quiet_level,
+                "settle_ms", (json_int_t)(g->policy->settle_usec / USEC_PER_MSEC));
+
+        if (j && g->policy->idle != IDLE_NONE)
+                json_object_set_new(j, "idle", idle_json(g));
+        return j;
+}
+
+/* A generation whose drain was forced, for a while after it is gone. */
+static json_t *retired_json(const struct retired_note *r) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        char addr[16];
+
+        return json_pack("{s:I,s:s,s:b,s:s,s:I,s:I,s:s,s:o}", "generation", (json_int_t)r->n,
+                         "state", "retired", "forced", 1, "forced_by",
+                         forced_by_to_string(r->cut ? r->cut->by : FORCED_TIMEOUT), "age_ms",
+                         (json_int_t)((now - r->created_usec) / USEC_PER_MSEC), "retired_ms",
+                         (json_int_t)((now - r->retired_usec) / USEC_PER_MSEC), "address",
+                         ip4_to_string(r->addr, addr, sizeof(addr)), "cut",
+                         r->cut ? cut_to_json(r->cut) : json_null());
+}
+
 static json_t *service_json(struct service *s) {
-        json_t *gens = json_array(), *ports = json_array();
+        json_t *gens = json_array(), *ports = json_array(), *retired = json_array();
         const struct port_map *pm = s->policy ? s->policy->ports : s->rule_ports;
         unsigned np = s->policy ? s->policy->n_ports : s->n_rule_ports;
         char port[32];
 
         for (struct generation *g = s->gens; g; g = g->next)
                 json_array_append_new(gens, gen_json(g));
+        retired_prune(s, false);
+        for (struct retired_note *r = s->retired; r; r = r->next)
+                json_array_append_new(retired, retired_json(r));
         for (unsigned i = 0; i < np; i++) {
                 snprintf(port, sizeof(port), "%u:%u/%s", pm[i].public_port, pm[i].inner_port,
                          proto_to_string(pm[i].proto));
                 json_array_append_new(ports, json_string(port));
         }
-        return json_pack("{s:s,s:i,s:o,s:o,s:o,s:i}", "service", s->name, "active",
+        return json_pack("{s:s,s:i,s:o,s:o,s:o,s:o,s:i}", "service", s->name, "active",
                          s->active ? (int)s->active->n : 0, "ports", ports, "generations", gens,
-                         "policy", s->policy ? json_string(s->policy->path) : json_null(),
+                         "retired", retired, "policy",
+                         s->policy ? json_string(s->policy->path) : json_null(),
                          "restarts", (int)s->restarts);
 }
 
@@ -378,7 +440,7 @@ static void do_list(struct client *c, json_t *req) {
         for (struct service *s = c->d->services; s; s = s->next)
                 if (!only || s == only)
                         json_array_append_new(arr, service_json(s));
-        reply_ok(c, json_pack("{s:o}", "services", arr));
+        reply_ok(c, json_pack("{s:o,s:s}", "services", arr, "log_dir", c->d->log_dir));
 }
 
 static void dispatch(struct client *c, json_t *req) {

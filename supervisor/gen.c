@@ -15,7 +15,10 @@
 #include "../policy/policy.h"
 #include "../sandbox/util.h"
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+/* gen(8) EXIT STATUS. 3: it did what was asked, but a generation it
+ * waited for was removed by force (its drain timeout, or --now), not
+ * clean: something was cut. */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_FORCED = 3 };
 
 static const char *socket_path = "/run/gen/gend.sock";
 static bool json_out;
@@ -28,6 +31,76 @@ static const char *plural(long long n, const char *one, const char *many) {
 static const char *ms(char *buf, size_t n, json_t *j, const char *key) {
         return format_duration(buf, n, (uint64_t)json_integer_value(json_object_get(j, key)) *
                                                USEC_PER_MSEC);
+}
+
+static void print_block(const char *indent, const char *text) {
+        for (const char *l = text; l && *l;) {
+                size_t len = strcspn(l, "\n");
+                printf("%s%.*s\n", indent, (int)len, l);
+                l += len + (l[len] == '\n');
+        }
+}
+
+/* The idle probe's last word: "idle probe exec /x: busy 0.4 s ago (exit
+ * status 1)", then its output, indented. */
+static void print_idle(const char *indent, json_t *idle, const char *ago_word) {
+        char t[32], in2[64];
+        const char *out = json_string_value(json_object_get(idle, "output"));
+
+        if (!json_is_true(json_object_get(idle, "valid"))) {
+                printf("%sidle probe %s: %s\n", indent,
+                       json_string_value(json_object_get(idle, "probe")) ?: "?",
+                       json_is_true(json_object_get(idle, "running")) ? "its first run is under way"
+                                                                      : "no run has finished");
+                return;
+        }
+        printf("%sidle probe %s: %s %s %s (%s)%s\n", indent,
+               json_string_value(json_object_get(idle, "probe")) ?: "?",
+               json_is_true(json_object_get(idle, "passed")) ? "idle" : "busy",
+               ms(t, sizeof(t), idle, "age_ms"), ago_word,
+               json_string_value(json_object_get(idle, "why")) ?: "",
+               out && *out ? ":" : ", no output");
+        snprintf(in2, sizeof(in2), "%s  ", indent);
+        print_block(in2, out);
+        if (json_is_true(json_object_get(idle, "truncated")))
+                printf("%s(more output was cut at 4 KiB)\n", in2);
+}
+
+/* What a forced drain cut: the processes above the quiet level, the live
+ * connections, and the idle probe's last word. */
+static void print_cut(const char *indent, json_t *cut) {
+        json_t *v, *idle = json_object_get(cut, "idle");
+        long long above = json_integer_value(json_object_get(cut, "procs")) -
+                          json_integer_value(json_object_get(cut, "quiet_procs"));
+        long long conns = json_integer_value(json_object_get(cut, "conns"));
+        size_t i, np = json_array_size(json_object_get(cut, "processes"));
+        size_t nc = json_array_size(json_object_get(cut, "connections"));
+
+        json_array_foreach(json_object_get(cut, "processes"), i, v)
+                printf("%scut process %lld: %s\n", indent,
+                       json_integer_value(json_object_get(v, "pid")),
+                       json_string_value(json_object_get(v, "cmdline")) ?: "?");
+        if (above > (long long)np)
+                printf("%sand %lld more %s\n", indent, above - (long long)np,
+                       plural(above - (long long)np, "process", "processes"));
+        json_array_foreach(json_object_get(cut, "connections"), i, v) {
+                const char *st = json_string_value(json_object_get(v, "state")) ?: "";
+                printf("%scut connection %s %s -> %s%s%s\n", indent,
+                       json_string_value(json_object_get(v, "proto")) ?: "?",
+                       json_string_value(json_object_get(v, "peer")) ?: "?",
+                       json_string_value(json_object_get(v, "to")) ?: "?", *st ? " " : "", st);
+        }
+        if (conns > (long long)nc)
+                printf("%sand %lld more %s\n", indent, conns - (long long)nc,
+                       plural(conns - (long long)nc, "connection", "connections"));
+        if (idle)
+                print_idle(indent, idle, "before");
+}
+
+static const char *forced_by(json_t *j) {
+        const char *by = json_string_value(json_object_get(j, "forced_by")) ?:
+                         json_string_value(json_object_get(json_object_get(j, "cut"), "by"));
+        return by && !strcmp(by, "now") ? "--now" : "drain timeout";
 }
 
 /* A progress event from gend, as a sentence. */
@@ -55,20 +128,32 @@ static void print_event(json_t *e) {
                 said_draining = true;
         } else if (!strcmp(state, "draining")) {
                 const char *sig = json_string_value(json_object_get(e, "stop_signal"));
-                printf("generation %lld draining: waiting for at most %lld %s and no connections "
-                       "for %s%s%s, at most %s\n", n, I("quiet_procs"),
+                const char *idle = json_string_value(json_object_get(e, "idle_probe"));
+                printf("generation %lld draining: waiting for at most %lld %s and no connections"
+                       "%s%s%s for %s%s%s, at most %s\n", n, I("quiet_procs"),
                        plural(I("quiet_procs"), "process", "processes"),
+                       idle ? " and its idle probe (" : "", idle ? idle : "", idle ? ") passing" : "",
                        ms(t1, sizeof(t1), e, "settle_ms"), sig ? ", sent SIG" : "", sig ? sig : "",
                        ms(t2, sizeof(t2), e, "timeout_ms"));
                 said_draining = true;
         } else if (!strcmp(state, "retired") && !strcmp(from, "failed"))
                 printf("failed generation removed from the list\n");
-        else if (!strcmp(state, "retired") && json_is_true(json_object_get(e, "forced")))
-                printf("generation %lld retired: forced after %s: %lld %s, %lld %s left\n", n,
-                       ms(t1, sizeof(t1), e, "drain_ms"), I("procs"),
-                       plural(I("procs"), "process", "processes"), I("conns"),
-                       plural(I("conns"), "connection", "connections"));
-        else if (!strcmp(state, "retired"))
+        else if (!strcmp(state, "retired") && json_is_true(json_object_get(e, "forced"))) {
+                json_t *cut = json_object_get(e, "cut");
+                json_t *src = cut ? cut : e;
+                long long procs = json_integer_value(json_object_get(src, "procs"));
+                long long conns = json_integer_value(json_object_get(src, "conns"));
+                printf("generation %lld retired: forced after %s (%s), not clean: %lld %s, %lld %s "
+                       "left", n, ms(t1, sizeof(t1), cut ? cut : e, cut ? "after_ms" : "drain_ms"),
+                       forced_by(e), procs, plural(procs, "process", "processes"), conns,
+                       plural(conns, "connection", "connections"));
+                if (cut)
+                        printf(" (quiet level %lld)",
+                               json_integer_value(json_object_get(cut, "quiet_procs")));
+                printf("\n");
+                if (cut)
+                        print_cut("  ", cut);
+        } else if (!strcmp(state, "retired"))
                 printf("generation %lld retired: clean after %s\n", n,
                        ms(t1, sizeof(t1), e, "drain_ms"));
 #undef I
@@ -150,6 +235,7 @@ static json_t *call(json_t *req) {
 
 static int finish(json_t *r) {
         const char *state;
+        bool forced;
 
         if (!r)
                 return EXIT_FAILED;
@@ -162,8 +248,9 @@ static int finish(json_t *r) {
         if (state && !strcmp(state, "draining") && !said_draining && !json_out)
                 printf("generation %lld is draining\n",
                        json_integer_value(json_object_get(r, "generation")));
+        forced = json_is_true(json_object_get(r, "forced"));
         json_decref(r);
-        return EXIT_OK;
+        return forced ? EXIT_FORCED : EXIT_OK;
 }
 
 /* A generation number: 1 to 2^32-2, nothing else. */
@@ -182,79 +269,129 @@ static bool parse_gen(const char *s, long *ret) {
         return true;
 }
 
-static void fmt_age(char *buf, size_t n, long long ms) {
-        if (ms < 60000)
-                snprintf(buf, n, "%llds", ms / 1000);
-        else if (ms < 3600000)
-                snprintf(buf, n, "%lldm%02llds", ms / 60000, ms / 1000 % 60);
-        else
-                snprintf(buf, n, "%lldh%02lldm", ms / 3600000, ms / 60000 % 60);
+#define ROW_FMT "%-10s %4s %-9s %7s %6s %6s %12s %-15s\n"
+#define NOTE "           "         /* lines under a row */
+
+static void print_header(void) {
+        printf(ROW_FMT, "SERVICE", "GEN", "STATE", "PID", "PROCS", "CONNS", "AGE", "ADDRESS");
 }
 
+static void print_row(const char *svc, json_t *g) {
+        char gen[16], pid[16], procs[16], conns[16], age[32];
+
+#define I(k) json_integer_value(json_object_get(g, k))
+        snprintf(gen, sizeof(gen), "%lld", I("generation"));
+        snprintf(pid, sizeof(pid), "%lld", I("pid"));
+        snprintf(procs, sizeof(procs), "%lld", I("procs"));
+        snprintf(conns, sizeof(conns), "%lld", I("conns"));
+        printf(ROW_FMT, svc, gen, json_string_value(json_object_get(g, "state")), pid, procs,
+               conns, ms(age, sizeof(age), g, "age_ms"),
+               json_string_value(json_object_get(g, "address")) ?: "");
+#undef I
+}
+
+static void print_drain(json_t *g, json_t *dr) {
+        char t1[32], t2[32];
+        long long pr = json_integer_value(json_object_get(g, "procs"));
+        long long co = json_integer_value(json_object_get(g, "conns"));
+        json_t *idle = json_object_get(dr, "idle");
+
+        printf(NOTE "draining %s of at most %s: %lld %s (quiet at %lld), %lld %s\n",
+               ms(t1, sizeof(t1), dr, "elapsed_ms"), ms(t2, sizeof(t2), dr, "timeout_ms"), pr,
+               plural(pr, "process", "processes"),
+               json_integer_value(json_object_get(dr, "quiet_procs")), co,
+               plural(co, "connection", "connections"));
+        if (idle)
+                print_idle(NOTE, idle, "ago");
+}
+
+/* A live generation: its row, and what a person needs to know about it. */
+static void print_live(const char *svc, json_t *g, bool detail) {
+        json_t *dr = json_object_get(g, "drain");
+        json_int_t oom = json_integer_value(json_object_get(g, "oom_kills"));
+        json_int_t pids = json_integer_value(json_object_get(g, "pids_refused"));
+        json_int_t ro = json_integer_value(json_object_get(g, "restart_of"));
+        const char *why = json_string_value(json_object_get(g, "failure"));
+
+        print_row(svc, g);
+        if (detail && dr)
+                print_drain(g, dr);
+        if (detail && (oom || pids))
+                printf(NOTE "limits hit: %lld OOM %s, %lld %s refused at the pids limit\n",
+                       (long long)oom, plural(oom, "kill", "kills"), (long long)pids,
+                       plural(pids, "fork", "forks"));
+        if (ro)
+                printf(NOTE "restarted: replaced crashed generation %lld\n", (long long)ro);
+        if (why)
+                printf(NOTE "%s\n", why);
+}
+
+/* A generation that is gone, kept in the list because its drain was forced. */
+static void print_retired(const char *svc, json_t *r, bool detail) {
+        json_t *cut = json_object_get(r, "cut");
+        long long procs = json_integer_value(json_object_get(cut, "procs"));
+        long long conns = json_integer_value(json_object_get(cut, "conns"));
+        char t1[32], t2[32];
+
+        print_row(svc, r);
+        printf(NOTE "forced %s ago after %s (%s), not clean: %lld %s, %lld %s left (quiet level "
+               "%lld)%s\n", ms(t1, sizeof(t1), r, "retired_ms"),
+               ms(t2, sizeof(t2), cut, "after_ms"), forced_by(r), procs,
+               plural(procs, "process", "processes"), conns,
+               plural(conns, "connection", "connections"),
+               json_integer_value(json_object_get(cut, "quiet_procs")),
+               detail ? "" : "; gen status says what");
+        if (detail && cut)
+                print_cut(NOTE "  ", cut);
+}
+
+static void print_service_head(json_t *s) {
+        json_t *p;
+        size_t k;
+        json_int_t a = json_integer_value(json_object_get(s, "active"));
+        json_int_t rs = json_integer_value(json_object_get(s, "restarts"));
+
+        printf("service %s (%s)\n  ports:", json_string_value(json_object_get(s, "service")),
+               json_string_value(json_object_get(s, "policy")) ?:
+               "policy gone: retire its generations");
+        json_array_foreach(json_object_get(s, "ports"), k, p)
+                printf(" %s", json_string_value(p));
+        if (a)
+                printf("\n  active: generation %lld\n", (long long)a);
+        else
+                printf("\n  active: none (not serving)\n");
+        if (rs)
+                printf("  restarts: %lld (a crashed active generation replaced)\n", (long long)rs);
+}
+
+/* One header for the whole list; gen status one service, with its head. */
 static void print_table(json_t *services, bool detail) {
-        size_t i, k;
-        json_t *s, *g;
-        char age[32];
+        size_t i;
+        json_t *s;
 
         if (!detail)
-                printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN", "STATE", "PID",
-                       "PROCS", "CONNS", "AGE", "ADDRESS");
+                print_header();
         json_array_foreach(services, i, s) {
+                const char *name = json_string_value(json_object_get(s, "service"));
                 json_t *gens = json_object_get(s, "generations");
+                json_t *ret = json_object_get(s, "retired");
+                size_t gi = 0, ri = json_array_size(ret);     /* retired: newest first */
+
                 if (detail) {
-                        json_t *p;
-                        printf("service %s (%s)\n  ports:", json_string_value(json_object_get(s, "service")),
-                               json_string_value(json_object_get(s, "policy")) ?:
-                               "policy gone: retire its generations");
-                        json_array_foreach(json_object_get(s, "ports"), k, p)
-                                printf(" %s", json_string_value(p));
-                        json_int_t a = json_integer_value(json_object_get(s, "active"));
-                        json_int_t rs = json_integer_value(json_object_get(s, "restarts"));
-                        if (a)
-                                printf("\n  active: generation %lld\n", (long long)a);
-                        else
-                                printf("\n  active: none (not serving)\n");
-                        if (rs)
-                                printf("  restarts: %lld (a crashed active generation replaced)\n",
-                                       (long long)rs);
-                        printf("%-10s %4s %-9s %7s %6s %6s %7s %-15s\n", "SERVICE", "GEN",
-                               "STATE", "PID", "PROCS", "CONNS", "AGE", "ADDRESS");
+                        print_service_head(s);
+                        print_header();
                 }
-                json_array_foreach(gens, k, g) {
-                        fmt_age(age, sizeof(age), json_integer_value(json_object_get(g, "age_ms")));
-                        printf("%-10s %4lld %-9s %7lld %6lld %6lld %7s %-15s\n",
-                               json_string_value(json_object_get(s, "service")),
-                               json_integer_value(json_object_get(g, "generation")),
-                               json_string_value(json_object_get(g, "state")),
-                               json_integer_value(json_object_get(g, "pid")),
-                               json_integer_value(json_object_get(g, "procs")),
-                               json_integer_value(json_object_get(g, "conns")), age,
-                               json_string_value(json_object_get(g, "address")));
-                        json_t *dr = json_object_get(g, "drain");
-                        if (detail && dr) {
-                                char t1[32], t2[32];
-                                long long pr = json_integer_value(json_object_get(g, "procs"));
-                                long long co = json_integer_value(json_object_get(g, "conns"));
-                                printf("           draining %s of at most %s: %lld %s (quiet at "
-                                       "%lld), %lld %s\n", ms(t1, sizeof(t1), dr, "elapsed_ms"),
-                                       ms(t2, sizeof(t2), dr, "timeout_ms"), pr,
-                                       plural(pr, "process", "processes"),
-                                       json_integer_value(json_object_get(dr, "quiet_procs")), co,
-                                       plural(co, "connection", "connections"));
+                /* Both by generation number. */
+                while (gi < json_array_size(gens) || ri > 0) {
+                        json_t *g = json_array_get(gens, gi), *r = ri ? json_array_get(ret, ri - 1) : NULL;
+                        if (g && (!r || json_integer_value(json_object_get(g, "generation")) <
+                                                json_integer_value(json_object_get(r, "generation")))) {
+                                print_live(name, g, detail);
+                                gi++;
+                        } else {
+                                print_retired(name, r, detail);
+                                ri--;
                         }
-                        json_int_t oom = json_integer_value(json_object_get(g, "oom_kills"));
-                        json_int_t pids = json_integer_value(json_object_get(g, "pids_refused"));
-                        if (detail && (oom || pids))
-                                printf("           limits hit: %lld OOM kill%s, %lld fork%s refused "
-                                       "at the pids limit\n", (long long)oom, oom == 1 ? "" : "s",
-                                       (long long)pids, pids == 1 ? "" : "s");
-                        json_int_t ro = json_integer_value(json_object_get(g, "restart_of"));
-                        if (ro)
-                                printf("           restarted: replaced crashed generation %lld\n",
-                                       (long long)ro);
-                        const char *why = json_string_value(json_object_get(g, "failure"));
-                        if (why)
-                                printf("           %s\n", why);
                 }
         }
 }
@@ -277,8 +414,9 @@ static int cmd_list(json_t *req, bool detail) {
 static int cmd_logs(const char *svc, long gen, bool follow) {
         json_t *r = call(json_pack("{s:s,s:s}", "cmd", "list", "service", svc));
         json_t *g, *s, *pick = NULL;
+        const char *log_dir;
+        char *argv[6], *path = NULL;
         size_t i;
-        char *argv[6];
         int n = 0;
 
         if (!r || !json_is_true(json_object_get(r, "ok")))
@@ -290,10 +428,23 @@ static int cmd_logs(const char *svc, long gen, bool follow) {
                                            !pick)
                         pick = g;
         }
-        if (!pick) {
+        log_dir = json_string_value(json_object_get(r, "log_dir"));
+        if (pick)
+                path = strdup(json_string_value(json_object_get(pick, "log")) ?: "");
+        else if (gen && log_dir && asprintf(&path, "%s/%s/%ld.log", log_dir, svc, gen) >= 0 &&
+                 access(path, F_OK) < 0) {
+                /* Retired: its log stays until it is removed (logrotate, or by hand). */
+                fprintf(stderr, "gen: %s has no generation %ld, and no log of one (%s: %s)\n",
+                        svc, gen, path, strerror(errno));
+                free(path);
+                json_decref(r);
+                return EXIT_FAILED;
+        }
+        json_decref(r);
+        if (!path || !*path) {
                 fprintf(stderr, "gen: %s has no generation%s to show logs of\n", svc,
                         gen ? " by that number" : "");
-                json_decref(r);
+                free(path);
                 return EXIT_FAILED;
         }
         argv[n++] = "tail";
@@ -301,9 +452,8 @@ static int cmd_logs(const char *svc, long gen, bool follow) {
         argv[n++] = follow ? "50" : "+1";
         if (follow)
                 argv[n++] = "-F";
-        argv[n++] = strdup(json_string_value(json_object_get(pick, "log")));
+        argv[n++] = path;
         argv[n] = NULL;
-        json_decref(r);
         execvp("tail", argv);
         fprintf(stderr, "gen: exec(tail): %s\n", strerror(errno));
         return EXIT_FAILED;
@@ -376,7 +526,7 @@ int main(int argc, char **argv) {
                 return finish(call(json_pack("{s:s,s:s,s:I,s:I,s:b,s:b,s:b}", "cmd", "retire",
                                              "service", args[0], "generation", (json_int_t)gen,
                                              "timeout_ms", (json_int_t)(timeout / 1000), "now", now,
-                                             "force", force, "wait", wait)));
+                                             "force", force, "wait", wait || now)));
         if (!strcmp(cmd, "list") && nargs <= 1)
                 return cmd_list(nargs ? json_pack("{s:s,s:s}", "cmd", "list", "service", args[0])
                                       : json_pack("{s:s}", "cmd", "list"), false);

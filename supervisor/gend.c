@@ -308,6 +308,7 @@ static int setup(struct gend *d) {
                 return r;
         if ((r = limits_watch_start(d)) < 0)
                 return r;
+        drain_events_open(d);           /* says so itself if it cannot */
         return control_listen(d);
 }
 

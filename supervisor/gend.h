@@ -11,6 +11,7 @@
 #include "../sandbox/confine.h"
 #include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
+#include "cut.h"
 #include "fsm.h"
 #include "probe.h"
 #include "rules.h"
@@ -18,6 +19,7 @@
 struct gend;
 struct service;
 struct job;
+struct idle;
 
 struct generation {
         struct service *svc;
@@ -59,18 +61,42 @@ struct generation {
         struct probe *probe;            /* readiness, while starting */
         struct probe_target probe_target;
 
-        /* draining */
+        /* draining (drain.c; what each means: quiet.h) */
         sd_event_source *drain_timer, *deadline_timer;
-        uint64_t quiet_since;
+        sd_event_source *drain_watch;   /* cgroup.events: count at once */
+        uint64_t procs_since;           /* at the quiet level since; 0: above it */
+        bool conns_zero;                /* counted none: for good */
+        bool conns_dirty;               /* a conntrack event with its mark came */
+        uint64_t ct_counted;            /* when its connections were counted last */
         uint64_t ct_next, ct_backoff;   /* when to count connections again */
         unsigned quiet_level;
         uint64_t drain_timeout_usec;    /* gen retire --timeout, 0: the policy's */
         bool forced;                    /* --now, or the deadline passed */
         bool signalled;                 /* stop-signal sent */
+        struct idle *idle;              /* [drain] idle, while draining */
+        bool idle_again;                /* something changed during its run: again */
+        signed char idle_said;          /* the log said: 1 idle, -1 busy, 0 nothing yet */
+        uint64_t idle_since, idle_last, idle_next;
+        enum forced_by forced_by;       /* why it was forced (kept in the record) */
+        struct drain_cut *cut;          /* what the force cut */
 
         /* teardown (frozen or failing): freeze, kill, remove */
         sd_event_source *cg_watch, *teardown_timer;
         int teardown_step;
+};
+
+/* A generation whose drain was forced stays in gen list, as retired with
+ * what was cut, for RETIRED_KEEP_USEC after it is gone (not across a
+ * restart of gend). */
+#define RETIRED_KEEP_USEC (600 * USEC_PER_SEC)
+#define RETIRED_KEEP_MAX 8
+
+struct retired_note {
+        struct retired_note *next;
+        unsigned n;
+        uint32_t addr;
+        uint64_t created_usec, retired_usec;
+        struct drain_cut *cut;
 };
 
 struct service {
@@ -91,6 +117,7 @@ struct service {
         unsigned restarts_in_window;
         uint64_t window_start;
         unsigned crashed;               /* the generation a pending restart replaces */
+        struct retired_note *retired;   /* forced ones, newest first */
 };
 
 /* What the lifecycle tells whoever listens (control.c): structured, so
@@ -121,6 +148,11 @@ struct gend {
         unsigned next_block;            /* blocks are handed out round robin */
         struct fwd *fwd;
         struct ct *ct;
+        /* drain.c: conntrack events while a generation drains, and what
+         * the log was told once */
+        struct ct_events *ct_events;
+        sd_event_source *ct_events_io;
+        bool ct_events_failed, said_polling, said_inotify;
         struct client *clients;
         unsigned n_clients;
         int listen_fd, lock_fd;
@@ -171,6 +203,18 @@ int gend_adopt(struct gend *d);
 void drain_enter(struct generation *g);
 void drain_stop(struct generation *g);
 int drain_rearm(struct generation *g);          /* new deadline or --now */
+/* Count again now: something changed (its main process exited). */
+void drain_poke(struct generation *g);
+/* Conntrack events: from gend's start (drains count connections again
+ * only when one changed), closed at exit. */
+void drain_events_open(struct gend *d);
+void drain_events_close(struct gend *d);
+/* The reaper hands exited pids here: the idle probe's. */
+bool drain_child_exited(struct generation *g, pid_t pid, int status);
+/* Retired: a forced one is noted for gen list; old notes go. */
+void drain_note_retired(struct generation *g);
+void retired_prune(struct service *s, bool all);
+struct retired_note *retired_find(struct service *s, unsigned n);
 void teardown_enter(struct generation *g);
 void teardown_stop(struct generation *g);
 int gen_count(struct generation *g);

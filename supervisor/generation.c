@@ -65,6 +65,7 @@ void gen_free(struct generation *g) {
         sd_event_source_disable_unref(g->pidfd_watch);
         if (g->pidfd >= 0)
                 close(g->pidfd);
+        cut_free(g->cut);
         free(g->failure);
         free(g->netns);
         free(g->cgroup);
@@ -112,6 +113,9 @@ static void enter_state(struct generation *g) {
                 g->drain_usec = 0;
                 g->drain_timeout_usec = 0;
                 g->forced = g->signalled = false;
+                g->forced_by = FORCED_NOT;
+                cut_free(g->cut);
+                g->cut = NULL;
                 break;
         case GEN_DRAINING:
                 drain_enter(g);
@@ -136,10 +140,12 @@ static void log_change(struct generation *g, enum gen_state from) {
         if (g->state == GEN_FAILING)
                 log_error("%s: generation %u %s -> failing: %s", svc, g->n,
                           gen_state_to_string(from), g->failure ? g->failure : "?");
+        else if (g->state == GEN_RETIRED && from == GEN_FROZEN && g->forced && g->cut)
+                cut_log(svc, g->n, g->cut);
         else if (g->state == GEN_RETIRED && from == GEN_FROZEN && g->forced) {
                 format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
-                log_warn("%s: generation %u retired: forced after %s: %u process%s, %u "
-                         "connection%s left", svc, g->n, took, g->procs,
+                log_warn("%s: generation %u retired: forced after %s, not clean: %u process%s, "
+                         "%u connection%s left", svc, g->n, took, g->procs,
                          g->procs == 1 ? "" : "es", g->conns, g->conns == 1 ? "" : "s");
         } else if (g->state == GEN_RETIRED && from == GEN_FROZEN) {
                 format_duration(took, sizeof(took), now_usec(CLOCK_MONOTONIC) - g->drain_usec);
@@ -193,6 +199,8 @@ int gen_fire(struct generation *g, enum gen_event e) {
         log_change(g, from);
         notify(g, NOTICE_STATE, from);
         if (g->state == GEN_RETIRED) {
+                if (from == GEN_FROZEN)
+                        drain_note_retired(g);
                 gen_unlink(g);
                 gen_free(g);
         }
@@ -502,6 +510,8 @@ static void main_exited(struct generation *g, int status) {
         default:
                 log_info("%s: generation %u: main process exited (%s)", svc, g->n, how);
                 save(g);
+                if (g->state == GEN_DRAINING)
+                        drain_poke(g);
         }
 }
 
@@ -511,6 +521,8 @@ void gen_child_exited(struct gend *d, pid_t pid, int status) {
                         return;
                 for (struct generation *g = s->gens; g; g = g->next) {
                         if (g->probe && probe_child_exited(g->probe, pid, status))
+                                return;
+                        if (drain_child_exited(g, pid, status))
                                 return;
                         if (g->pid == pid && !g->adopted) {
                                 main_exited(g, status);

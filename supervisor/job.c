@@ -165,8 +165,8 @@ static void switched(struct job *j, struct generation *g) {
                 if (udp && s->d->ct &&
                     ct_delete(s->d->ct, old->mark, s->d->marks.mask, IPPROTO_UDP, &deleted) >= 0 &&
                     deleted)
-                        log_info("%s: deleted %u UDP conntrack entries of generation %u", s->name,
-                                 deleted, old->n);
+                        log_info("%s: deleted %u UDP conntrack entr%s of generation %u", s->name,
+                                 deleted, deleted == 1 ? "y" : "ies", old->n);
                 gen_fire(old, EV_DEACTIVATE);
         }
         finish(j, 0, NULL, replaced);
@@ -573,9 +573,10 @@ static void plan_restart(struct service *s, struct generation *crashed) {
                 s->restarts_in_window = 0;
         }
         if (s->restarts_in_window >= s->policy->restart_burst) {
-                log_error("%s: generation %u crashed; not restarting: %u restarts in 10 min "
+                log_error("%s: generation %u crashed; not restarting: %u restart%s in 10 min "
                           "already (restart-burst); no generation of %s is serving", s->name,
-                          crashed->n, s->restarts_in_window, s->name);
+                          crashed->n, s->restarts_in_window,
+                          s->restarts_in_window == 1 ? "" : "s", s->name);
                 return;
         }
         delay = s->policy->restart_delay_usec << (s->restarts_in_window < 6 ? s->restarts_in_window : 6);

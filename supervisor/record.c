@@ -71,6 +71,8 @@ static json_t *to_json(const struct generation *g) {
         SET("drain_timeout_usec", json_integer((json_int_t)g->drain_timeout_usec));
         SET("baseline", json_integer(g->baseline));
         SET("forced", json_boolean(g->forced));
+        SET("forced_by", json_string(forced_by_to_string(g->forced_by)));
+        SET("cut", g->cut ? cut_to_json(g->cut) : json_null());
         SET("restart_of", json_integer(g->restart_of));
         SET("signalled", json_boolean(g->signalled));
 #undef SET
@@ -175,6 +177,11 @@ static int from_json(json_t *j, const char *path, struct generation **ret,
         g->drain_timeout_usec = u64(j, "drain_timeout_usec");
         g->baseline = (unsigned)u64(j, "baseline");
         g->forced = json_is_true(json_object_get(j, "forced"));
+        st = forced_by_from_string(json_string_value(json_object_get(j, "forced_by")));
+        g->forced_by = st > 0 ? st : FORCED_NOT;
+        if (json_is_object(json_object_get(j, "cut")) &&
+            cut_from_json(json_object_get(j, "cut"), &g->cut) < 0)
+                g->cut = NULL;
         g->restart_of = (unsigned)u64(j, "restart_of");
         g->signalled = json_is_true(json_object_get(j, "signalled"));
         g->adopted = true;

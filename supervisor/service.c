@@ -44,6 +44,7 @@ void services_free(struct gend *d) {
                 struct service *s = d->services;
                 d->services = s->next;
                 jobs_free(s);
+                retired_prune(s, true);
                 while (s->gens) {
                         struct generation *g = s->gens;
                         s->gens = g->next;
@@ -53,6 +54,7 @@ void services_free(struct gend *d) {
                 free(s->name);
                 free(s);
         }
+        drain_events_close(d);
 }
 
 unsigned gend_live_count(struct gend *d, unsigned *ret_services) {

@@ -11,7 +11,12 @@ export B
 SVC=web-$RUN
 preflight
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold headings on a terminal only: no escape codes in a file or a pipe.
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 write_policy "$SVC"
 say "policy $T/etc/$SVC.policy"
 cat "$T/etc/$SVC.policy"

@@ -27,8 +27,8 @@ out=$(G rollback "$SVC" 2>&1); rc=$?
 check "a second rollback has nothing to go back to" bash -c "[ $rc -eq 1 ] && grep -q 'no earlier generation' <<<'$out'"
 
 out=$(G retire "$SVC" 2 --now --wait 2>&1); rc=$?
-check "retire --now forces it and says what was left" \
-	bash -c "[ $rc -eq 0 ] && grep -qE 'generation 2 retired: forced after .*: [0-9]+ process(es)?, [0-9]+ connections? left' <<<'$out'"
+check "retire --now forces it, exits 3 and says what was left" \
+	bash -c "[ $rc -eq 3 ] && grep -qE 'generation 2 retired: forced after .* \(--now\), not clean: [0-9]+ process(es)?, [0-9]+ connections? left' <<<'$out'"
 check "gen logs shows what the generation printed" grep -q "sample: generation 1 listening on port 9501" <<<"$(G logs "$SVC" 1)"
 
 # A live connection holds the drain of the default policy (baseline).

@@ -17,7 +17,9 @@
  *                 to that cgroup.procs), procs (counts /proc/PID entries)
  *   GET /...      "generation N\n"; a task writes SAMPLE_MARKERS/done-N-PID
  *                 after SAMPLE_MARKERS/start-N-PID was written here.
- * Listens on 0.0.0.0:SAMPLE_PORT (9501). A release directory can break it
+ * Listens on 0.0.0.0:SAMPLE_PORT (9501). With SAMPLE_UDP_PORT set, a child
+ * process also answers each UDP datagram to that port with "generation N\n".
+ * A release directory can break it
  * on purpose: a file "health-status" there sets the health answer, a file
  * "exit-now" makes it exit with status 3 at once.
  *
@@ -442,6 +444,27 @@ static void serve_keepalive(int lfd, int task_ms, int health) {
         }
 }
 
+/* SAMPLE_UDP_PORT: an echo of the generation, in a process of its own. */
+static void udp_echo(int port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        char buf[512], reply[64];
+        int len = snprintf(reply, sizeof(reply), "generation %s\n", gen);
+
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("sample: udp");
+                _exit(1);
+        }
+        fprintf(stderr, "sample: generation %s answering UDP on port %d\n", gen, port);
+        for (;;) {
+                struct sockaddr_in from;
+                socklen_t fl = sizeof(from);
+                if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl) < 0)
+                        continue;
+                sendto(fd, reply, len, 0, (struct sockaddr *)&from, fl);
+        }
+}
+
 int main(void) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(env_int("SAMPLE_PORT", 9501)) };
         struct timeval tv = { 2, 0 };
@@ -462,6 +485,8 @@ int main(void) {
         if (getenv("GEN_GENERATION"))
                 gen = getenv("GEN_GENERATION");
         signal(SIGCHLD, SIG_IGN);       /* tasks are reaped by the kernel */
+        if (env_int("SAMPLE_UDP_PORT", 0) > 0 && fork() == 0)
+                udp_echo(env_int("SAMPLE_UDP_PORT", 0));
         lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 512) < 0) {
