@@ -222,3 +222,4 @@ int gen_count(struct generation *g);
  * for gen list: one walk of the conntrack table, and none when not needed. */
 int gend_count_all(struct gend *d, struct service *only);
 int limits_watch_start(struct gend *d);
+void limits_watch_update(struct gend *d);      /* after a state change */

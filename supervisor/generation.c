@@ -164,6 +164,7 @@ static void notify(struct generation *g, enum notice_kind kind, enum gen_state f
                 job_notice(g->svc, g, from);
                 services_status(d);
         }
+        limits_watch_update(d);
         if (d->listener)
                 d->listener(d, &n);
 }
