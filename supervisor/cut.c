@@ -132,7 +132,8 @@ static void collect_procs(struct generation *g, struct drain_cut *c) {
                 return;
         }
         c->procs = n;
-        qsort(v, n, sizeof(*v), newest_first);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), newest_first);
         for (unsigned i = 0; n > c->quiet_level && i < n - c->quiet_level && i < CUT_LIST_MAX; i++) {
                 c->proc[c->n_proc].pid = v[i].pid;
                 c->proc[c->n_proc].cmdline = cmdline_of(v[i].pid);

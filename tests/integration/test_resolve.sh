@@ -38,6 +38,12 @@ while True:
     s.sendto(hdr + question + ans, addr)
 PY
 dns=$!
+# Both listen before anything asks them.
+for _ in $(seq 100); do
+	ss -Hlun 'sport = :53' | grep -q 127.0.0.53 &&
+		ip netns exec "$CLIENT_NS" ss -Hltn "sport = :$PEERPORT" | grep -q . && break
+	sleep 0.05
+done
 printf 'nameserver 127.0.0.53\n' > "$T/resolv.conf"
 write_policy "$SVC" "[sandbox]" "hosts = db.test $PEER"
 GEND_WRAP="unshare -m --propagation private" GEND_PRE="mount --bind $T/resolv.conf /etc/resolv.conf &&" \
