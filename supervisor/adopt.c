@@ -164,22 +164,11 @@ static void resume(struct generation *g, enum gen_state to) {
                 gen_set_failure(g, why);
         }
         g->state = to;
-        switch (to) {
-        case GEN_ACTIVE:
-                s->active = g;
-                s->has_rules = true;
+        gen_enter_state(g);
+        if (to == GEN_ACTIVE) {
+                s->has_rules = true;    /* the reconcile that follows makes it so */
                 memcpy(s->rule_ports, g->policy->ports, sizeof(s->rule_ports));
                 s->n_rule_ports = g->policy->n_ports;
-                break;
-        case GEN_DRAINING:
-                drain_enter(g);
-                break;
-        case GEN_FROZEN:
-        case GEN_FAILING:
-                teardown_enter(g);
-                break;
-        default:
-                break;
         }
         if (record_save(g) < 0)
                 log_error("%s: generation %u: its record: %s", s->name, g->n, err_msg());

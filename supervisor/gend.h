@@ -174,6 +174,9 @@ struct generation *gen_find(struct service *s, unsigned n);
 /* Runs the event e: the next state's entry actions, the record, the
  * notice. A refused event changes nothing and returns -EINVAL. */
 int gen_fire(struct generation *g, enum gen_event e);
+/* The entry actions of g's state, alone: a restarted gend resumes a
+ * generation in the state its record and the kernel say. */
+void gen_enter_state(struct generation *g);
 void gen_fail(struct generation *g, const char *why);
 /* A new generation: its number taken and on the list, starting; then made
  * and probed. A failure of gen_start leaves it failing, and says why. */

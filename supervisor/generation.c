@@ -106,7 +106,7 @@ static void exit_state(struct generation *g, enum gen_state old) {
         }
 }
 
-static void enter_state(struct generation *g) {
+void gen_enter_state(struct generation *g) {
         switch (g->state) {
         case GEN_ACTIVE:
                 g->svc->active = g;
@@ -192,7 +192,7 @@ int gen_fire(struct generation *g, enum gen_event e) {
         }
         exit_state(g, from);
         g->state = next;
-        enter_state(g);
+        gen_enter_state(g);
         if (g->state == GEN_RETIRED)
                 record_remove(g);
         else
