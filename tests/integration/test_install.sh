@@ -61,7 +61,9 @@ complete_words() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _gen
 check "bash completion: commands" [ "$(complete_words gen r)" = "rollback retire" ]
 check "... a command's options" [ "$(complete_words gen retire --n)" = "--now" ]
 check "... services, from gend" [ "$(complete_words gen switch "")" = "$SVC" ]
-check "... generations, from gend" [ "$(complete_words gen logs "$SVC" "")" = "1 2" ]
+# What gend lists now (generation 1 may have finished draining meanwhile).
+listed=$(G list "$SVC" --json | jq -r '[.services[0].generations[].generation] | join(" ")')
+check "... generations, from gend ($listed)" [ "$(complete_words gen logs "$SVC" "")" = "$listed" ]
 for n in 1 2; do quiet G retire "$SVC" $n --now --force --wait; done
 stop_gend
 
