@@ -96,8 +96,11 @@ for kind in python nginx node php; do
 		bash -c "[ $rc2 = 0 ] && grep -q 'generation 1 retired' <<<'$out2'"
 	check "$kind: zero failed requests, answers from 1 then 2" \
 		bash -c "grep -q 'failed 0 ' '$T/load-$kind' && grep -q ' order 1,2\$' '$T/load-$kind'"
-	check "$kind: ready within 2 s of its own start, both times" \
-		bash -c "[ \$(printf '%.0f' '$(ready_ms "$out1")') -lt 2000 ] && [ \$(printf '%.0f' '$(ready_ms "$out2")') -lt 2000 ]"
+	# 2 s; GEN_TEST_TIME_SCALE stretches it where the CPU itself is
+	# emulated (check-vm under TCG sets it), nowhere else.
+	bound=$((2000 * ${GEN_TEST_TIME_SCALE:-1}))
+	check "$kind: ready within $((bound / 1000)) s of its own start, both times" \
+		bash -c "[ \$(printf '%.0f' '$(ready_ms "$out1")') -lt $bound ] && [ \$(printf '%.0f' '$(ready_ms "$out2")') -lt $bound ]"
 	out3=$(G retire "$svc" 2 --force --wait 2>&1); rc3=$?
 	check "$kind: retire takes it out" bash -c "[ $rc3 = 0 ] && grep -q 'generation 2 retired' <<<'$out3'"
 done
