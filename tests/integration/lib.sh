@@ -183,18 +183,27 @@ write_policy() {  # NAME [extra lines...]: an extra key replaces its default
 	} > "$T/etc/$name.policy"
 }
 
-start_gend() {
-	local join="" d
-	mkdir -p "$TESTCG"
+# A shell prefix that puts the process it runs in (a gend) into the
+# run's cgroups: the v2 leaf V2CG and, on hybrid hosts, the run's v1
+# limit hierarchies, so that everything it makes there is the run's too.
+join_run_cgroups() {  # V2CG
+	local d join
+	mkdir -p "$1" || return 1
+	join="echo \$\$ > '$1/cgroup.procs' && "
 	for d in "${V1CGS[@]}"; do mkdir -p "$d" && join+="echo \$\$ > '$d/cgroup.procs' && "; done
+	echo "$join"
+}
+
+start_gend() {
+	local join
+	join=$(join_run_cgroups "$TESTCG/gen/supervisor")
 	# gend starts in a cgroup of the test's own: its generations go below it.
 	# It starts in the leaf gen/supervisor, where it would move itself anyway:
 	# on pure cgroup v2, once gend has enabled controllers below $TESTCG, no
 	# process may join $TESTCG itself (EBUSY), but a restarted gend still
 	# joins its leaf. GEND_WRAP runs before it (e.g. unshare), GEND_PRE in it
 	# just before exec.
-	mkdir -p "$TESTCG/gen/supervisor"
-	${GEND_WRAP:-} bash -c "echo \$\$ > '$TESTCG/gen/supervisor/cgroup.procs' && $join ${GEND_PRE:-} exec '$B/gend' -c '$T/etc' -r '$T/run' \
+	${GEND_WRAP:-} bash -c "$join ${GEND_PRE:-} exec '$B/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL -P '$ROOT/policy/profiles'" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do

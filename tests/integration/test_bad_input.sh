@@ -57,7 +57,7 @@ out=$(head -c 70000 /dev/zero | tr '\0' 'x' | "$TOOLS/ctlraw" "$T/run/gend.sock"
 check "an oversized request gets an error" grep -q 'request too large' <<<"$out"
 out=$(printf '{"cmd":"list"}\n{"cmd":"list"}\n' | "$TOOLS/ctlraw" "$T/run/gend.sock")
 check "two requests on one connection are answered in turn" [ "$(grep -c '"ok":true' <<<"$out")" -eq 2 ]
-out=$(bash -c "echo \$\$ > '$TESTCG/gen/supervisor/cgroup.procs' && exec '$B/gend' -c '$T/etc' -r '$T/run' -s '$T/state' -l '$T/log' -p $POOL" 2>&1); rc=$?
+out=$(bash -c "$(join_run_cgroups "$TESTCG/gen/supervisor") exec '$B/gend' -c '$T/etc' -r '$T/run' -s '$T/state' -l '$T/log' -p $POOL" 2>&1); rc=$?
 check "a second gend refuses to start" [ $rc -eq 1 ]
 check "... saying which gend runs in this network namespace, before it changes anything" \
 	grep -q "gend: error: another gend runs in this network namespace: pid $GEND (" <<<"$out"

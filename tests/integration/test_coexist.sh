@@ -25,8 +25,7 @@ ip netns add "$NS_B" && ip -n "$NS_B" link set lo up
 TB=$T/b; mkdir -p "$TB"/{etc,run,state,log} "$TESTCG/b"
 T_SAVE=$T; T=$TB; write_policy "${SVC}b"; T=$T_SAVE
 # In the run's cgroups, v1 ones too (hybrid hosts): its limit groups are the run's.
-join=""; for d in "${V1CGS[@]}"; do mkdir -p "$d" && join+="echo \$\$ > '$d/cgroup.procs' && "; done
-bash -c "echo \$\$ > '$TESTCG/b/cgroup.procs' && $join exec nsenter --net=/run/netns/$NS_B '$B/gend' \
+bash -c "$(join_run_cgroups "$TESTCG/b") exec nsenter --net=/run/netns/$NS_B '$B/gend' \
 	-c '$TB/etc' -r '$TB/run' -s '$TB/state' -l '$TB/log' -p $POOL -P '$ROOT/policy/profiles'" \
 	>> "$TB/gend.log" 2>&1 &
 GEND_B=$!
@@ -51,7 +50,7 @@ check "... and B's traffic: zero failed requests" grep -q "failed 0 " "$T/load-b
 echo "# B under load while A retired everything: $(cat "$T/load-b")"
 
 # A second gend in A's namespace: refused, naming the one that runs.
-out=$(bash -c "echo \$\$ > '$TESTCG/gen/supervisor/cgroup.procs' && $join exec '$B/gend' -c '$TB/etc' -r '$T/run2' \
+out=$(bash -c "$(join_run_cgroups "$TESTCG/gen/supervisor") exec '$B/gend' -c '$TB/etc' -r '$T/run2' \
 	-s '$T/state2' -l '$T/log2' -p $POOL -P '$ROOT/policy/profiles'" 2>&1); rc=$?
 check "a second gend in one network namespace is refused" [ $rc = 1 ]
 check "... naming the gend that runs there" grep -q "another gend runs in this network namespace: pid $GEND (" <<<"$out"

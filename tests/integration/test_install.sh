@@ -32,8 +32,7 @@ check "... gend reads the profiles in $X/share/gen/profiles" \
 STARTS=0
 start_installed() {  # [gend options...]
 	STARTS=$((STARTS + 1))
-	mkdir -p "$TESTCG/install-$STARTS"
-	bash -c "echo \$\$ > '$TESTCG/install-$STARTS/cgroup.procs' && exec '$X/sbin/gend' -c '$T/etc' -r '$T/run' \
+	bash -c "$(join_run_cgroups "$TESTCG/install-$STARTS") exec '$X/sbin/gend' -c '$T/etc' -r '$T/run' \
 		-s '$T/state' -l '$T/log' -p $POOL $*" >> "$T/gend.log" 2>&1 &
 	GEND=$!
 	for _ in $(seq 100); do
