@@ -74,20 +74,21 @@ check "a private /tmp that would hide the program is refused before anything sta
 # A host whose cgroups cannot enforce a limit (Debian 12's root cgroup
 # hands out cpu only when a unit asks for it) must refuse a policy that
 # asks for it, before anything starts; the other limits are tested as they are.
-CPU_LIMIT=yes
+CPU_LIMIT=yes DG=1
 if grep -q '\[limits\] cpu: not available' "$T/gend.log"; then
-	CPU_LIMIT=no
+	CPU_LIMIT=no DG=2                       # the refused one took number 1
 	out=$(G new ${SVC}d 2>&1); rc=$?
 	check "[limits] cpu, which this host's cgroups cannot enforce, is refused before anything starts" \
-		bash -c "[ $rc -eq 1 ] && grep -q '\[limits\] cpu cannot be enforced on this host' <<<'$out' && [ ! -e /run/netns/gen-${SVC}d-1 ]"
+		bash -c '[ "$1" -eq 1 ] && grep -q "\[limits\] cpu cannot be enforced on this host" <<<"$2" && [ ! -e "/run/netns/gen-$3-1" ]' \
+		_ "$rc" "$out" "${SVC}d"
 	POLICY_PORT=$((PORT + 3)) write_policy ${SVC}d "[limits]" "pids = 32" "memory = 64M" "nofile = 1024"
 	G reload > /dev/null
 fi
 out=$(G new ${SVC}d 2>&1); rc=$?
 check "a generation with limits starts" [ $rc -eq 0 ]
-v1dir() { for d in "${V1CGS[@]}"; do case $d in */$1/*) echo "$d/gen/${SVC}d/1";; esac; done; }
+v1dir() { for d in "${V1CGS[@]}"; do case $d in */$1/*) echo "$d/gen/${SVC}d/$DG";; esac; done; }
 limit_is() {  # CONTROLLER FILE VALUE: in v2 or the v1 hierarchy, whichever holds it
-	local d; d=$(v1dir "$1"); [ -n "$d" ] || d="$TESTCG/gen/${SVC}d/1"
+	local d; d=$(v1dir "$1"); [ -n "$d" ] || d="$TESTCG/gen/${SVC}d/$DG"
 	[ "$(cat "$d/$2")" = "$3" ]
 }
 if [ -n "$(v1dir memory)" ]; then mem=memory.limit_in_bytes; else mem=memory.max; fi
@@ -95,7 +96,7 @@ if [ -n "$(v1dir cpu)" ]; then cpu=cpu.cfs_quota_us; cpuv=50000; else cpu=cpu.ma
 check "... memory = 64M is its cgroup's limit" limit_is memory $mem 67108864
 check "... pids = 32 is its cgroup's limit" limit_is pids pids.max 32
 [ $CPU_LIMIT = no ] || check "... cpu = 0.5 is its cgroup's quota" limit_is cpu $cpu "$cpuv"
-check "... nofile is its RLIMIT_NOFILE" grep -q "^Max open files *1024 *1024" "/proc/$(json_field ${SVC}d 1 pid)/limits"
+check "... nofile is its RLIMIT_NOFILE" grep -q "^Max open files *1024 *1024" "/proc/$(json_field ${SVC}d $DG pid)/limits"
 "$TOOLS/load" 127.0.0.1 $PORT 300 40 20 > "$T/load" 2> "$T/load.err" &
 load=$!
 bomb=$(get $((PORT + 3)) /forkbomb)
@@ -105,16 +106,17 @@ check "gend answers meanwhile" quiet G list
 hog=$(get $((PORT + 3)) /hog)
 echo "# memory hog: $hog"
 check "a memory hog is OOM-killed" [ "$hog" = "hog killed by signal 9" ]
-check "... inside its generation only: it still answers" grep -q "generation 1" <<<"$(get $((PORT + 3)) /)"
+check "... inside its generation only: it still answers" grep -q "generation $DG" <<<"$(get $((PORT + 3)) /)"
 wait $load
 echo "# other service under load: $(cat "$T/load")"
 check "another generation served meanwhile with zero failed requests" grep -q "failed 0 " "$T/load"
 for _ in $(seq 40); do grep -q "OOM-killed" "$T/gend.log" && grep -q "refused at its pids limit" "$T/gend.log" && break; sleep 0.1; done
 check "gen status reports the OOM kill and refused forks" \
 	bash -c "'$B/gen' -s '$T/run/gend.sock' status ${SVC}d | grep -q 'limits hit: 1 OOM kill, [1-9][0-9]* forks refused'"
-check "... and the log says so" bash -c "grep -q 'generation 1: 1 process OOM-killed' '$T/gend.log' && grep -q 'refused at its pids limit of 32' '$T/gend.log'"
+check "... and the log says so" bash -c "grep -q 'generation $DG: 1 process OOM-killed' '$T/gend.log' && grep -q 'refused at its pids limit of 32' '$T/gend.log'"
 
-for s in a c d; do G retire ${SVC}$s 1 --force --now --wait > /dev/null; done
+for s in a c; do G retire ${SVC}$s 1 --force --now --wait > /dev/null; done
+G retire ${SVC}d $DG --force --now --wait > /dev/null
 G retire ${SVC}b 1 > /dev/null; G retire ${SVC}t 1 > /dev/null
 check "limit cgroups are removed with their generation" \
 	bash -c "for d in ${V1CGS[*]}; do [ -z \"\$(find \$d -mindepth 2 -type d 2>/dev/null)\" ] || exit 1; done"
