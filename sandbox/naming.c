@@ -47,11 +47,13 @@ bool pool_contains(const struct pool *p, uint32_t addr) {
         return (addr & mask) == p->base;
 }
 
-int pool_alloc(const struct pool *p, const uint8_t *used, unsigned n_used) {
-        unsigned n = pool_blocks(p);
-        for (unsigned i = 0; i < n; i++)
-                if (i >= n_used || !used[i])
-                        return (int)i;
+int pool_take(const uint8_t *used, unsigned n, unsigned start, unsigned half, bool closed) {
+        for (unsigned i = 0; i < n; i++) {
+                unsigned b = (start + i) % n;
+                bool in_closed = half && b >= half && b < 2 * half;
+                if (!used[b] && in_closed == closed)
+                        return (int)b;
+        }
         return -ENOSPC;
 }
 

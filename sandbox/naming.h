@@ -19,8 +19,10 @@ unsigned pool_blocks(const struct pool *p);
 uint32_t pool_host_addr(const struct pool *p, unsigned block);
 uint32_t pool_gen_addr(const struct pool *p, unsigned block);
 bool pool_contains(const struct pool *p, uint32_t addr);
-/* The lowest block not marked used; -ENOSPC when all are. */
-int pool_alloc(const struct pool *p, const uint8_t *used, unsigned n_used);
+/* The first block from start on (round robin over n) that is not used
+ * and lies in the wanted part: [half, 2 half) when closed, the rest
+ * otherwise (half 0: no closed part); -ENOSPC when none. */
+int pool_take(const uint8_t *used, unsigned n, unsigned start, unsigned half, bool closed);
 const char *pool_to_string(const struct pool *p, char *buf, size_t n);
 
 const char *ip4_to_string(uint32_t addr, char *buf, size_t n);

@@ -68,18 +68,6 @@ undo:
         return r;
 }
 
-int netns_open(const char *name, int *ret_fd) {
-        char path[PATH_MAX];
-        int fd;
-
-        snprintf(path, sizeof(path), NETNS_RUN_DIR "/%s", name);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return err_set(errno, "open(%s)", path);
-        *ret_fd = fd;
-        return 0;
-}
-
 int netns_destroy(const char *name) {
         char path[PATH_MAX];
 

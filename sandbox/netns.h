@@ -2,7 +2,6 @@
 #pragma once
 
 int netns_create(const char *name, int *ret_fd);
-int netns_open(const char *name, int *ret_fd);
 int netns_destroy(const char *name);            /* idempotent */
 /* Runs fn(arg) with the calling thread in the namespace netns_fd, then
  * returns to the namespace it came from. */

@@ -251,24 +251,17 @@ static int take_number(struct service *s, unsigned *ret) {
 
 /* Round robin from the last one handed out: a block (address and mark)
  * comes back as late as possible. host-ports = closed takes it from the
- * pool's closed part, [half, 2 half). */
-static bool block_fits(const struct gend *d, unsigned b, bool closed) {
-        bool in_closed = d->half && b >= d->half && b < 2 * d->half;
-        return in_closed == closed;
-}
-
+ * pool's closed part. */
 static int take_block(struct gend *d, bool closed, unsigned *ret) {
-        for (unsigned i = 0; i < d->n_blocks; i++) {
-                unsigned b = (d->next_block + i) % d->n_blocks;
-                if (!d->blocks_used[b] && block_fits(d, b, closed)) {
-                        d->blocks_used[b] = 1;
-                        d->next_block = b + 1;
-                        *ret = b;
-                        return 0;
-                }
-        }
-        return err_setx(ENOSPC, "the %s part of the address pool is used up",
-                        closed ? "host-ports = closed" : "open");
+        int b = pool_take(d->blocks_used, d->n_blocks, d->next_block, d->half, closed);
+
+        if (b < 0)
+                return err_setx(ENOSPC, "the %s part of the address pool is used up",
+                                closed ? "host-ports = closed" : "open");
+        d->blocks_used[b] = 1;
+        d->next_block = b + 1;
+        *ret = b;
+        return 0;
 }
 
 static int build_env(struct generation *g, char ***ret) {

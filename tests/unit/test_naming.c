@@ -30,17 +30,26 @@ static void test_pool(void **state) {
         assert_int_equal(pool_blocks(&p), 65536);                       /* the mark's 16 bits */
 }
 
+/* Round robin, and each half of the pool for its own kind. */
 static void test_alloc(void **state) {
-        struct pool p;
-        uint8_t used[4] = { 1, 1, 0, 1 };
+        uint8_t used[8] = { 1, 1, 0, 1, 0, 0, 0, 0 };
         (void)state;
-        assert_int_equal(pool_parse("10.1.0.0/28", &p), 0);
-        assert_int_equal(pool_blocks(&p), 4);
-        assert_int_equal(pool_alloc(&p, used, 4), 2);
+        assert_int_equal(pool_take(used, 4, 0, 0, false), 2);
+        assert_int_equal(pool_take(used, 4, 3, 0, false), 2);          /* wraps around */
         used[2] = 1;
-        assert_int_equal(pool_alloc(&p, used, 4), -ENOSPC);
+        assert_int_equal(pool_take(used, 4, 0, 0, false), -ENOSPC);
         used[0] = 0;
-        assert_int_equal(pool_alloc(&p, used, 4), 0);
+        assert_int_equal(pool_take(used, 4, 1, 0, false), 0);
+        /* 8 blocks, half 4: [4, 8) closed, [0, 4) open. */
+        memset(used, 0, sizeof(used));
+        assert_int_equal(pool_take(used, 8, 0, 4, true), 4);
+        assert_int_equal(pool_take(used, 8, 5, 4, false), 0);
+        assert_int_equal(pool_take(used, 8, 2, 4, false), 2);
+        memset(used + 4, 1, 4);
+        assert_int_equal(pool_take(used, 8, 0, 4, true), -ENOSPC);
+        /* Blocks past 2 half (pool larger than a power of two) are open. */
+        memset(used, 1, 4);
+        assert_int_equal(pool_take((uint8_t[6]){ 1, 1, 1, 1, 1, 0 }, 6, 0, 2, false), 5);
 }
 
 static void test_names(void **state) {
