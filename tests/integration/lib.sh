@@ -73,6 +73,20 @@ preflight() {
 	mkdir -p "$T"/{etc,run,state,log,markers}
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
+	tools_outside_tmp
+}
+
+# A generation gets a private /tmp by default: a tree cloned below /tmp
+# (as CI may do) would hide the test programs from it. They are copied,
+# readable by every uid (a contained generation's root is not the host's),
+# to a run directory below /var/tmp, removed with the run.
+tools_outside_tmp() {
+	local d
+	case $TOOLS/ in /tmp/*) ;; *) return 0 ;; esac
+	d=$(extra_dir /var/tmp) || { notok "a run directory below /var/tmp for the test programs"; exit 1; }
+	cp -p "$TOOLS"/* "$d"/ 2>/dev/null
+	chmod -R a+rX "$d"
+	TOOLS=$d
 }
 
 # A directory outside $T (e.g. for a program that must not live below
