@@ -70,7 +70,10 @@ policy seccomp "[sandbox]" "seccomp = /etc/passwd"
 want[seccomp]="6: [sandbox] seccomp: /etc/passwd:1: the first line must be 'deny' (listed calls fail with EPERM) or 'allow' (only listed calls work, others fail with ENOSYS)"
 # Good ones, with every key checked against the host.
 policy good
-svc good2 "$TOOLS/sample" "[service]" "directory = $T/release" "user = root" "group = root" \
+# Its program lives in its own directory: wherever this tree is (below
+# /tmp too), a generation's private /tmp does not hide it.
+cp "$TOOLS/sample" "$T/release/sample"
+svc good2 "$T/release/sample" "[service]" "directory = $T/release" "user = root" "group = root" \
 	"[ready]" "probe = exec /bin/true" "[sandbox]" "seccomp = $ROOT/policy/profiles/strict.profile"
 
 "$B/gend" -n -c "$E" > "$T/out" 2> "$T/err"; rc=$?
