@@ -42,7 +42,7 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/service.c supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
                supervisor/adopt.c supervisor/ports.c supervisor/control.c \
-               supervisor/idle.c supervisor/quiet.c supervisor/cut.c \
+               supervisor/idle.c supervisor/quiet.c supervisor/cut.c supervisor/procwatch.c \
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)
@@ -73,7 +73,7 @@ UNIT_DEPS_test_policy := policy/policy.c policy/parse.c policy/validate.c sandbo
 UNIT_DEPS_test_naming := sandbox/naming.c sandbox/util.c
 UNIT_DEPS_test_rules  := supervisor/rules.c sandbox/naming.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_fsm    := supervisor/fsm.c
-UNIT_DEPS_test_drain  := supervisor/quiet.c policy/policy.c policy/parse.c sandbox/util.c
+UNIT_DEPS_test_drain  := supervisor/quiet.c supervisor/conntrack.c sandbox/naming.c policy/policy.c policy/parse.c sandbox/util.c
 UNIT_DEPS_test_cgroup := sandbox/cgroup.c sandbox/util.c
 UNIT_DEPS_test_confine := sandbox/confine.c sandbox/dns.c sandbox/userns.c sandbox/util.c
 UNIT_DEPS_test_limits := sandbox/limits.c policy/policy.c policy/parse.c sandbox/util.c

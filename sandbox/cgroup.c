@@ -133,10 +133,9 @@ int cg_open(const char *path) {
         return fd < 0 ? err_set(errno, "open(%s)", path) : fd;
 }
 
-int cg_count_procs(const char *path, unsigned *ret) {
+int cg_walk_pids(const char *path, const char *skip, cg_pid_fn fn, void *userdata) {
         char file[PATH_MAX], sub[PATH_MAX];
         _cleanup_free_ char *txt = NULL;
-        unsigned n = 0;
         struct dirent *de;
         DIR *d;
         int r;
@@ -144,21 +143,39 @@ int cg_count_procs(const char *path, unsigned *ret) {
         if ((r = cg_file(path, "cgroup.procs", file, sizeof(file))) < 0 ||
             (r = read_file(file, &txt, NULL)) < 0)
                 return r;
-        for (char *p = txt; *p; p++)
-                n += *p == '\n';
+        for (char *p = txt, *end; *p; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p || *end != '\n' || pid <= 0)
+                        return err_setx(EIO, "%s: not a list of pids", file);
+                end++;
+                if ((r = fn((pid_t)pid, userdata)) < 0)
+                        return r;
+        }
         d = opendir(path);
         if (!d)
                 return err_set(errno, "opendir(%s)", path);
         while ((de = readdir(d))) {
-                unsigned c;
-                if (de->d_type != DT_DIR || de->d_name[0] == '.')
+                if (de->d_type != DT_DIR || de->d_name[0] == '.' ||
+                    (skip && strcmp(de->d_name, skip) == 0))
                         continue;
                 if ((r = cg_file(path, de->d_name, sub, sizeof(sub))) < 0 ||
-                    (r = cg_count_procs(sub, &c)) < 0)
+                    (r = cg_walk_pids(sub, NULL, fn, userdata)) < 0)
                         break;
-                n += c;
         }
         closedir(d);
+        return r < 0 ? r : 0;
+}
+
+static int count_one(pid_t pid, void *userdata) {
+        (void)pid;
+        ++*(unsigned *)userdata;
+        return 0;
+}
+
+int cg_count_procs(const char *path, const char *skip, unsigned *ret) {
+        unsigned n = 0;
+        int r = cg_walk_pids(path, skip, count_one, &n);
+
         if (r < 0)
                 return r;
         *ret = n;

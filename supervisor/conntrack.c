@@ -53,6 +53,7 @@ struct walk {
         int proto;                      /* collect only these, 0: all */
         struct nfnl_ct **found;
         unsigned n_found, cap_found;
+        struct ct_ids *ids;             /* the live ones' ids, instead of counts */
         bool nomem;
 };
 
@@ -87,6 +88,12 @@ static int on_entry(struct nl_msg *msg, void *arg) {
                                 }
                                 w->found[w->n_found++] = ct;
                                 ct = NULL;
+                        }
+                } else if (live(ct) && w->ids) {
+                        if (ct_ids_add(w->ids, nfnl_ct_get_id(ct)) < 0) {
+                                w->nomem = true;
+                                nfnl_ct_put(ct);
+                                return NL_STOP;
                         }
                 } else if (live(ct)) {
                         int i = w->marks ? marks_block(w->marks, mark) : 0;
@@ -130,6 +137,75 @@ int ct_count_live(struct ct *c, uint32_t mark, uint32_t mask, unsigned *ret) {
                 return r;
         *ret = n;
         return 0;
+}
+
+int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret) {
+        struct ct_ids ids = {};
+        struct walk w = { .c = c, .mark = mark, .mask = mask, .ids = &ids };
+        int r = dump(&w);
+
+        if (r >= 0 && w.nomem)
+                r = err_set(ENOMEM, "conntrack dump");
+        if (r < 0) {
+                ct_ids_clear(&ids);
+                return r;
+        }
+        ct_ids_clear(ret);
+        *ret = ids;
+        return 0;
+}
+
+/* Where id is, or would go. */
+static unsigned ids_find(const struct ct_ids *s, uint32_t id) {
+        unsigned lo = 0, hi = s->n;
+
+        while (lo < hi) {
+                unsigned mid = lo + (hi - lo) / 2;
+                if (s->v[mid] < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+bool ct_ids_has(const struct ct_ids *s, uint32_t id) {
+        unsigned i = ids_find(s, id);
+        return i < s->n && s->v[i] == id;
+}
+
+int ct_ids_add(struct ct_ids *s, uint32_t id) {
+        unsigned i = ids_find(s, id);
+
+        if (i < s->n && s->v[i] == id)
+                return 0;
+        if (s->n == s->cap) {
+                unsigned cap = s->cap ? s->cap * 2 : 16;
+                uint32_t *v = realloc(s->v, cap * sizeof(*v));
+                if (!v)
+                        return err_set(ENOMEM, "connection set");
+                s->v = v;
+                s->cap = cap;
+        }
+        memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
+        s->v[i] = id;
+        s->n++;
+        return 1;
+}
+
+bool ct_ids_del(struct ct_ids *s, uint32_t id) {
+        unsigned i = ids_find(s, id);
+
+        if (i == s->n || s->v[i] != id)
+                return false;
+        memmove(s->v + i, s->v + i + 1, (s->n - i - 1) * sizeof(*s->v));
+        s->n--;
+        return true;
+}
+
+void ct_ids_clear(struct ct_ids *s) {
+        free(s->v);
+        *s = (struct ct_ids){};
 }
 
 int ct_count_live_by_block(struct ct *c, const struct marks *m, unsigned *counts, unsigned n) {
@@ -210,11 +286,20 @@ struct ct_events {
 
 static int on_event(struct nl_msg *msg, void *arg) {
         struct ct_events *e = arg;
+        struct nlmsghdr *h = nlmsg_hdr(msg);
         struct nfnl_ct *ct = NULL;
+        struct ct_event ev;
 
-        if (nfnlmsg_ct_parse(nlmsg_hdr(msg), &ct) < 0)
+        if (nfnlmsg_ct_parse(h, &ct) < 0)
                 return NL_SKIP;
-        e->fn(nfnl_ct_get_mark(ct), e->userdata);
+        ev = (struct ct_event){
+                .mark = nfnl_ct_get_mark(ct), .id = nfnl_ct_get_id(ct),
+                .proto = nfnl_ct_get_proto(ct),
+                .gone = NFNL_MSG_TYPE(h->nlmsg_type) == IPCTNL_MSG_CT_DELETE,
+        };
+        ev.state_known = ev.proto != IPPROTO_TCP || nfnl_ct_test_tcp_state(ct);
+        ev.live = !ev.gone && ev.state_known && live(ct);
+        e->fn(&ev, e->userdata);
         nfnl_ct_put(ct);
         return NL_OK;
 }

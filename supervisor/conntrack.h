@@ -3,6 +3,7 @@
  * ctnetlink with libnl-nf. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../sandbox/naming.h"
@@ -28,17 +29,35 @@ int ct_list_live(struct ct *c, uint32_t mark, uint32_t mask, struct ct_conn *out
 /* Deletes the entries with that mark (of one protocol, or 0: all). */
 int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *ret_deleted);
 
+/* A set of entries by their CTA_ID (unique among live entries), sorted. */
+struct ct_ids {
+        uint32_t *v;
+        unsigned n, cap;
+};
+int ct_ids_add(struct ct_ids *s, uint32_t id);  /* 1: added, 0: there already */
+bool ct_ids_del(struct ct_ids *s, uint32_t id); /* true: it was there */
+bool ct_ids_has(const struct ct_ids *s, uint32_t id);
+void ct_ids_clear(struct ct_ids *s);
+/* The live entries with that mark, into a set that replaces *ret's. */
+int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret);
+
 /* Conntrack events (ctnetlink's update and destroy groups): fn is called
- * with the mark of each entry that changed state or went away, so a
- * drain counts again only when one of its connections changed. A socket
- * filter drops, in the kernel, the events of entries without a mark bit
- * in mask.
+ * for each entry that changed state or went away, so a drain follows its
+ * connections without counting them again. A socket filter drops, in the
+ * kernel, the events of entries without a mark bit in mask.
  *
  * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
  * entry has events only if someone listened when it was made: subscribe
  * early (gend does when it starts), not when a drain begins. */
+struct ct_event {
+        uint32_t mark, id;
+        int proto;
+        bool gone;                      /* destroyed */
+        bool state_known;               /* TCP: it carried the state (it changed) */
+        bool live;                      /* by ct_count_live's measure, when known */
+};
 struct ct_events;
-typedef void (*ct_event_fn)(uint32_t mark, void *userdata);
+typedef void (*ct_event_fn)(const struct ct_event *ev, void *userdata);
 int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret);
 int ct_events_fd(const struct ct_events *e);
 /* Reads what is queued; -ENOBUFS: the socket overflowed and events were

@@ -1,28 +1,32 @@
 /* Draining a generation to task quiescence, then freezing, killing and
  * removing it (DESIGN.md, "Quiescence, precisely"; the decision itself is
- * quiet.c's).
+ * quiet.c's). Each thing the drain waits for is followed by the kernel's
+ * own events where it has them:
  *
- * Processes: no kernel event says that a cgroup's process count changed
- * (the proc connector, which reports every fork and exit, lives in the
- * initial network namespace only), so the count is polled, a read of
- * cgroup.procs every [drain] poll-interval; cgroup.events (the cgroup
- * emptied, via inotify) and the main process's exit count at once.
+ * Processes: a pidfd for each (procwatch.c) says when one exits, and
+ * cgroup.events when the cgroup empties; the count is read again then.
+ * A fork has no event outside the initial network namespace's proc
+ * connector, so while a settle window is open (everything else quiet)
+ * the count is also read every [drain] poll-interval, and always at its
+ * end. Where pidfds cannot be had, it is read every poll-interval
+ * throughout, and the log says so once.
+ *
+ * Connections: one conntrack dump when the drain begins takes the live
+ * entries with the generation's mark; from then on conntrack events
+ * (update and destroy, subscribed from gend's start, filtered by mark in
+ * the kernel) keep that set true: a close is seen when it happens, with
+ * no dump. An event that cannot be placed (a TCP entry unknown to the set
+ * and without its state) or lost events (the socket overflowed) cost a
+ * dump, at most every 250 ms; while connections remain, one every 10 s
+ * finds what has no events (entries made before gend listened). Without
+ * events, connections are counted by dumps with backoff (250 ms to 2 s)
+ * once the processes are quiet, and the log says so once.
  *
  * The idle probe, when the policy has one, runs every idle-interval, and
- * at once when the process count changes or a count of connections
- * differs.
+ * at once when the process count or the connections change.
  *
- * Connections cost a conntrack dump, which walks the whole conntrack hash
- * table (13 ms with 262144 buckets, see tests/bench): a draining
- * generation gets no new connections (its DNAT and mark only ever applied
- * to new ones), so its count only falls, and it is taken once everything
- * else has been quiet for the settle time. After that one dump, conntrack
- * events (update and destroy, subscribed while a generation drains, before
- * its first dump) say when an entry with its mark changed: it is counted
- * again only then, at most every 250 ms, and every 10 s in case an event
- * was lost. Without events, again with backoff (250 ms to 2 s) while
- * connections remain. Where an event source is missing, gend's log says
- * so once. */
+ * Nothing else wakes gend while a generation drains: behind a held
+ * connection, with no idle probe, it sleeps until an event. */
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
@@ -37,6 +41,7 @@
 #include "gend.h"
 #include "idle.h"
 #include "log.h"
+#include "procwatch.h"
 #include "quiet.h"
 
 #define CT_RECHECK_MIN_USEC (250 * USEC_PER_MSEC)
@@ -57,22 +62,26 @@ static int count_conns(struct generation *g) {
 /* The generation's processes: its cgroup's subtree, but for the idle
  * probe's own cgroup below it (the probe is not what the drain waits for). */
 static int count_procs(struct generation *g, unsigned *ret) {
-        _cleanup_free_ char *idle = NULL;
-        unsigned all, probe = 0;
-        int r = cg_count_procs(g->cgroup, &all);
+        if (g->procwatch)
+                return procwatch_scan(g->procwatch, ret);
+        return cg_count_procs(g->cgroup, IDLE_CGROUP, ret);
+}
 
-        if (r < 0)
-                return r;
-        if (asprintf(&idle, "%s/" IDLE_CGROUP, g->cgroup) < 0)
-                return err_set(ENOMEM, "counting");
-        if (access(idle, F_OK) == 0 && cg_count_procs(idle, &probe) < 0)
-                probe = 0;              /* gone meanwhile */
-        *ret = all > probe ? all - probe : 0;
-        return 0;
+static void look_procs(struct generation *g, uint64_t now);
+
+/* A draining generation's counts are the drain's, kept by its events. */
+static bool followed(const struct generation *g) {
+        return g->state == GEN_DRAINING && g->drain_timer;
 }
 
 int gen_count(struct generation *g) {
-        int r = count_procs(g, &g->procs);
+        int r;
+
+        if (followed(g)) {
+                look_procs(g, now_usec(CLOCK_MONOTONIC));
+                return g->conns_followed ? 0 : count_conns(g);
+        }
+        r = count_procs(g, &g->procs);
         return r < 0 ? r : count_conns(g);
 }
 
@@ -84,12 +93,14 @@ static bool countable(const struct generation *g) {
 int gend_count_all(struct gend *d, struct service *only) {
         unsigned n = d->n_blocks;
         _cleanup_free_ unsigned *conns = NULL;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         bool any = false;
         int r = 0;
 
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next)
-                        any |= (!only || s == only) && countable(g) && g->has_block;
+                        any |= (!only || s == only) && countable(g) && g->has_block &&
+                               !(followed(g) && g->conns_followed);
         if (any && d->ct) {
                 if (!(conns = calloc(n, sizeof(unsigned))))
                         return err_set(ENOMEM, "counting");
@@ -99,28 +110,61 @@ int gend_count_all(struct gend *d, struct service *only) {
                 for (struct generation *g = s->gens; g; g = g->next) {
                         if ((only && s != only) || !countable(g))
                                 continue;
-                        if (count_procs(g, &g->procs) < 0)
+                        if (followed(g))
+                                look_procs(g, now);
+                        else if (count_procs(g, &g->procs) < 0)
                                 r = r < 0 ? r : -EIO;
-                        if (conns && r >= 0 && g->has_block)
+                        if (conns && r >= 0 && g->has_block && !(followed(g) && g->conns_followed))
                                 g->conns = conns[g->block];
                 }
         return r;
 }
 
-/* Conntrack events */
+/* Connections */
 
-static void on_ct_event(uint32_t mark, void *userdata) {
-        struct gend *d = userdata;
+static void conns_set(struct generation *g, unsigned n, uint64_t now) {
+        if (n != g->conns)
+                g->conns_moved = true;
+        g->conns = n;
+        if (n)
+                g->conns_since = 0;
+        else if (!g->conns_since)
+                g->conns_since = now;
+}
 
-        if (!(mark & d->marks.mask))
-                return;                 /* not one of gen's (the filter drops most) */
+static struct generation *draining_with(struct gend *d, uint32_t mark) {
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next)
-                        if (g->state == GEN_DRAINING && g->has_block &&
-                            (mark & d->marks.mask) == g->mark && !g->conns_dirty) {
-                                g->conns_dirty = true;
-                                drain_poke(g);
-                        }
+                        if (followed(g) && g->has_block && (mark & d->marks.mask) == g->mark)
+                                return g;
+        return NULL;
+}
+
+/* A conntrack event: keeps the draining generation's set of live
+ * connections true. */
+static void on_ct_event(const struct ct_event *ev, void *userdata) {
+        struct gend *d = userdata;
+        struct generation *g;
+        int r = 0;
+
+        if (!(ev->mark & d->marks.mask) || !(g = draining_with(d, ev->mark)))
+                return;                 /* not a draining generation's (the filter drops most) */
+        if (!g->conns_followed)
+                g->conns_dirty = true;  /* its dump is due and will see it */
+        else if (ev->gone || (ev->state_known && !ev->live))
+                r = ct_ids_del(&g->conn_ids, ev->id);
+        else if (ev->state_known)
+                r = ct_ids_add(&g->conn_ids, ev->id);
+        else if (!ct_ids_has(&g->conn_ids, ev->id))
+                g->conns_dirty = true;  /* TCP, unknown, state not said: count */
+        if (r < 0) {
+                log_warn("%s: generation %u: %s; counting its connections again",
+                         g->svc->name, g->n, err_msg());
+                g->conns_dirty = true;
+        }
+        if (g->conns_followed)
+                conns_set(g, g->conn_ids.n, now_usec(CLOCK_MONOTONIC));
+        drain_poke(g);
 }
 
 void drain_events_close(struct gend *d) {
@@ -132,7 +176,7 @@ void drain_events_close(struct gend *d) {
 static void all_dirty(struct gend *d) {
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next)
-                        if (g->state == GEN_DRAINING) {
+                        if (followed(g)) {
                                 g->conns_dirty = true;
                                 drain_poke(g);
                         }
@@ -141,6 +185,12 @@ static void all_dirty(struct gend *d) {
 static void events_failed(struct gend *d, const char *why) {
         drain_events_close(d);
         d->ct_events_failed = true;
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next)
+                        if (g->conns_followed) {
+                                g->conns_followed = false;
+                                ct_ids_clear(&g->conn_ids);
+                        }
         all_dirty(d);
         log_warn("%s: draining generations' connections are counted by polling instead "
                  "(every 250 ms to 2 s)", why);
@@ -179,10 +229,78 @@ void drain_events_open(struct gend *d) {
         }
 }
 
+/* Counts the connections when due: with events, to (re)build the set
+ * (the drain's start, an event it could not place, lost events, and
+ * every 10 s while some remain); without, by dumps with backoff once the
+ * processes are quiet. */
+static bool conns_due(const struct generation *g, uint64_t now) {
+        if (now < g->ct_next)
+                return false;
+        if (g->svc->d->ct_events)
+                return g->conns_dirty || !g->conns_followed ||
+                       (g->conns && now - g->ct_counted >= CT_SAFETY_USEC);
+        return g->procs_since && !g->conns_since;
+}
+
+/* When conns_due is next true of itself (0: only on an event). */
+static uint64_t conns_next(const struct generation *g) {
+        if (g->svc->d->ct_events) {
+                if (g->conns_dirty || !g->conns_followed)
+                        return g->ct_next;
+                return g->conns ? g->ct_counted + CT_SAFETY_USEC : 0;
+        }
+        return g->procs_since && !g->conns_since ? g->ct_next : 0;
+}
+
+static void recount_conns(struct generation *g, uint64_t now) {
+        struct gend *d = g->svc->d;
+        unsigned n;
+        int r;
+
+        g->ct_counted = now;
+        if (!g->has_block || !d->ct) {
+                g->conns_dirty = false;
+                conns_set(g, 0, now);
+                return;
+        }
+        if (d->ct_events) {
+                /* What is queued predates the dump: read first, so the
+                 * events that follow it are all newer than what it saw
+                 * (lost ones are what the dump is for). */
+                g->conns_followed = false;
+                r = ct_events_read(d->ct_events);
+                if (r < 0 && r != -ENOBUFS)
+                        events_failed(d, err_msg());
+        }
+        g->conns_dirty = false;
+        if (d->ct_events) {
+                r = ct_live_ids(d->ct, g->mark, d->marks.mask, &g->conn_ids);
+                g->conns_followed = r >= 0;
+                n = g->conn_ids.n;
+                g->ct_next = now + CT_RECHECK_MIN_USEC;
+        } else {
+                r = ct_count_live(d->ct, g->mark, d->marks.mask, &n);
+                g->ct_next = now + g->ct_backoff;
+                g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC ? CT_RECHECK_MAX_USEC
+                                                                       : g->ct_backoff * 2;
+        }
+        if (r < 0) {
+                log_warn("%s: generation %u: counting for the drain: %s", g->svc->name, g->n,
+                         err_msg());
+                g->conns_dirty = true;
+                g->conns_since = 0;
+                return;
+        }
+        conns_set(g, n, now);
+}
+
 void drain_stop(struct generation *g) {
         g->drain_timer = sd_event_source_disable_unref(g->drain_timer);
         g->deadline_timer = sd_event_source_disable_unref(g->deadline_timer);
-        g->drain_watch = sd_event_source_disable_unref(g->drain_watch);
+        procwatch_free(g->procwatch);
+        g->procwatch = NULL;
+        ct_ids_clear(&g->conn_ids);
+        g->conns_followed = false;
         idle_free(g->idle);
         g->idle = NULL;
         g->procs_since = 0;
@@ -195,45 +313,79 @@ void drain_poke(struct generation *g) {
         }
 }
 
-static int on_drain_watch(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
-        (void)s, (void)ev;
+static void poke(void *userdata) {
         drain_poke(userdata);
+}
+
+static void teardown_step(struct generation *g);
+
+/* cgroup.events changes when the cgroup empties or freezes: the drain
+ * counts again, the teardown takes its next step. One watch from the
+ * drain's start to the generation's end (closing an inotify instance
+ * waits for an RCU grace period, milliseconds between decision and
+ * freeze). */
+static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        struct generation *g = userdata;
+        (void)s, (void)ev;
+
+        if (g->state == GEN_DRAINING)
+                drain_poke(g);
+        else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
+                teardown_step(g);       /* may free g */
         return 0;
 }
 
-/* cgroup.events changes when the cgroup empties (or freezes). */
 static void watch_cgroup(struct generation *g) {
         struct gend *d = g->svc->d;
         _cleanup_free_ char *events = NULL;
         int r;
 
-        if (!g->cgroup || g->drain_watch)
+        if (!g->cgroup || g->cg_watch)
                 return;
         if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0) {
                 events = NULL;
                 r = -ENOMEM;
         } else
-                r = sd_event_add_inotify(d->event, &g->drain_watch, events, IN_MODIFY,
-                                         on_drain_watch, g);
+                r = sd_event_add_inotify(d->event, &g->cg_watch, events, IN_MODIFY, on_cg_event, g);
         if (r < 0 && r != -ENOENT && !d->said_inotify) {
                 d->said_inotify = true;
-                log_warn("inotify(%s): %s; a draining generation's emptying is seen by polling "
-                         "instead", events ? events : "cgroup.events", strerror(-r));
+                log_warn("inotify(%s): %s; a generation's emptying and freezing are seen by "
+                         "polling instead", events ? events : "cgroup.events", strerror(-r));
+        }
+}
+
+/* Its processes' exits by pidfds; where they cannot be had, polling,
+ * said once. */
+static void watch_procs(struct generation *g) {
+        struct gend *d = g->svc->d;
+        char every[32];
+        unsigned n;
+
+        if (g->procwatch || !g->cgroup)
+                return;
+        if (procwatch_new(d->event, g->cgroup, IDLE_CGROUP, poke, g, &g->procwatch) < 0 ||
+            procwatch_scan(g->procwatch, &n) < 0) {
+                procwatch_free(g->procwatch);
+                g->procwatch = NULL;
+                if (!d->said_polling) {
+                        d->said_polling = true;
+                        log_warn("drain: %s; draining generations' processes are counted every "
+                                 "[drain] poll-interval instead (%s for %s)", err_msg(),
+                                 format_duration(every, sizeof(every),
+                                                 g->policy->poll_interval_usec), g->svc->name);
+                }
         }
 }
 
 /* Once per gend: what has no event source, and so is polled. */
-static void say_polling(struct generation *g) {
-        char every[32];
-
-        if (g->svc->d->said_polling)
+static void say_forks(struct generation *g) {
+        if (g->svc->d->said_forks)
                 return;
-        g->svc->d->said_polling = true;
-        log_info("drain: a cgroup's process count changes without an event, so draining "
-                 "generations' processes are counted every [drain] poll-interval (%s for %s); "
-                 "cgroup.events and the main process's exit count at once",
-                 format_duration(every, sizeof(every), g->policy->poll_interval_usec),
-                 g->svc->name);
+        g->svc->d->said_forks = true;
+        log_info("drain: a fork has no event here (the proc connector serves the initial "
+                 "network namespace only), so while a draining generation's settle window is "
+                 "open its processes are also counted every [drain] poll-interval; exits come "
+                 "by pidfd, connections by conntrack events");
 }
 
 bool drain_child_exited(struct generation *g, pid_t pid, int status) {
@@ -254,65 +406,26 @@ static void idle_ask(struct generation *g) {
                 log_warn("%s: generation %u: idle probe: %s", g->svc->name, g->n, err_msg());
 }
 
-/* Connections are counted again when an event with its mark came (or
- * without events, with backoff), never more often than every 250 ms. */
-static bool count_due(struct generation *g, uint64_t now) {
-        if (now < g->ct_next)
-                return false;
-        if (!g->svc->d->ct_events)
-                return true;
-        return !g->ct_counted || g->conns_dirty || now - g->ct_counted >= CT_SAFETY_USEC;
-}
+/* Reads the process count, and keeps since when it is at its quiet level. */
+static void look_procs(struct generation *g, uint64_t now) {
+        unsigned procs;
 
-/* True when it fired an event: the drain is over, and g may be gone.
- * *ret_wake (if not NULL): when the settle time of what is quiet ends. */
-static bool evaluate(struct generation *g, uint64_t *ret_wake) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-        unsigned before = g->conns;
-        struct quiet_view v = {
-                .now = now, .settle = g->policy->settle_usec, .procs_since = g->procs_since,
-                .idle = g->idle != NULL, .no_procs = g->procs_since && g->procs == 0,
-                .idle_since = g->idle_since, .idle_last = g->idle_last,
-                .conns_zero = g->conns_zero,
-        };
-
-        uint64_t since;
-        enum quiet_step step = quiet_decide(&v, &since);
-
-        if (ret_wake)
-                *ret_wake = since ? since + v.settle : 0;
-        switch (step) {
-        case QUIET_WAIT:
-                return false;
-        case QUIET_COUNT_CONNS:
-                if (!count_due(g, now))
-                        return false;
-                g->conns_dirty = false;
-                g->ct_counted = now;
-                if (count_conns(g) < 0) {
-                        log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
-                                 g->n, err_msg());
-                } else if (g->conns == 0) {
-                        g->conns_zero = true;
-                        if (before)
-                                idle_ask(g);
-                        return evaluate(g, ret_wake);
-                } else if (g->conns != before)
-                        idle_ask(g);
-                g->ct_next = now + g->ct_backoff;
-                if (!g->svc->d->ct_events)
-                        g->ct_backoff = g->ct_backoff * 2 > CT_RECHECK_MAX_USEC
-                                        ? CT_RECHECK_MAX_USEC : g->ct_backoff * 2;
-                return false;
-        case QUIET_CONFIRM:
-                if (!idle_running(g->idle))
-                        idle_ask(g);
-                return false;
-        case QUIET_DONE:
-                gen_fire(g, EV_QUIESCENT);
-                return true;
+        if (count_procs(g, &procs) < 0) {
+                log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
+                         g->n, err_msg());
+                g->procs_since = 0;
+                return;
         }
-        return false;
+        if (procs != g->procs)
+                g->procs_moved = true;
+        g->procs = procs;
+        if (procs > g->quiet_level)
+                g->procs_since = 0;
+        else if (!g->procs_since) {
+                g->procs_since = now;
+                g->ct_next = 0;
+                g->ct_backoff = CT_RECHECK_MIN_USEC;
+        }
 }
 
 static void say_idle(struct generation *g, const struct idle_result *r) {
@@ -343,44 +456,62 @@ static void on_idle_done(void *userdata) {
         drain_poke(g);          /* the tick decides, and knows when to look next */
 }
 
+static uint64_t sooner(uint64_t next, uint64_t t, uint64_t now) {
+        return t > now && (!next || t < next) ? t : next;
+}
+
+/* Every look at a draining generation: counts what changed, decides, and
+ * sets when to look next (0: on an event only). */
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct generation *g = userdata;
-        uint64_t now = now_usec(CLOCK_MONOTONIC), wake = 0, next;
-        unsigned procs;
+        const struct policy *p = g->policy;
+        uint64_t now = now_usec(CLOCK_MONOTONIC), since = 0, next = 0;
+        struct quiet_view v;
         (void)usec;
 
-        if (count_procs(g, &procs) < 0) {
-                log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
-                         g->n, err_msg());
-                g->procs_since = 0;
-        } else {
-                bool changed = procs != g->procs;
-                g->procs = procs;
-                if (procs > g->quiet_level)
-                        g->procs_since = 0;
-                else if (!g->procs_since) {
-                        g->procs_since = now;
-                        g->ct_next = 0;
-                        g->ct_backoff = CT_RECHECK_MIN_USEC;
-                }
-                /* No process left: no task can run, nobody to ask. */
-                if (procs && (changed || now >= g->idle_next))
-                        idle_ask(g);
-        }
-        if (evaluate(g, &wake))
+        look_procs(g, now);
+        if (conns_due(g, now))
+                recount_conns(g, now);
+        /* No process left: no task can run, nobody to ask. */
+        if (g->procs && (g->procs_moved || g->conns_moved || now >= g->idle_next))
+                idle_ask(g);
+        g->procs_moved = g->conns_moved = false;
+
+        v = (struct quiet_view){
+                .now = now, .settle = p->settle_usec, .procs_since = g->procs_since,
+                .conns_since = g->conns_since, .idle = g->idle != NULL,
+                .no_procs = g->procs_since && g->procs == 0,
+                .idle_since = g->idle_since, .idle_last = g->idle_last,
+        };
+        switch (quiet_decide(&v, &since)) {
+        case QUIET_DONE:
+                gen_fire(g, EV_QUIESCENT);      /* g may be gone */
                 return 0;
-        /* The next look: the poll, or sooner what is due (the end of a
-         * settle time, the idle probe's next run, the next count of
-         * connections). */
-        next = now + g->policy->poll_interval_usec;
-        if (wake > now && wake < next)
-                next = wake;
-        if (g->idle && g->procs && g->idle_next > now && g->idle_next < next)
-                next = g->idle_next;
-        if (!g->conns_zero && g->ct_next > now && g->ct_next < next)
-                next = g->ct_next;
-        sd_event_source_set_time(s, next);
-        sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        case QUIET_CONFIRM:
+                if (!idle_running(g->idle))
+                        idle_ask(g);
+                break;
+        case QUIET_WAIT:
+                break;
+        }
+        /* The next look: the end of the settle window (and, while it is
+         * open, a look for forks every poll-interval), the idle probe's
+         * next run, the next count of connections; without pidfds, the
+         * poll. */
+        if (since) {
+                next = sooner(next, since + p->settle_usec, now);
+                next = sooner(next, now + p->poll_interval_usec, now);
+                say_forks(g);
+        }
+        if (!g->procwatch)
+                next = sooner(next, now + p->poll_interval_usec, now);
+        if (g->idle && g->procs)
+                next = sooner(next, g->idle_next, now);
+        next = sooner(next, conns_next(g), now);
+        if (next) {
+                sd_event_source_set_time(s, next);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
         return 0;
 }
 
@@ -427,9 +558,10 @@ void drain_enter(struct generation *g) {
         if (!g->drain_usec)
                 g->drain_usec = now_usec(CLOCK_MONOTONIC);
         g->procs_since = g->idle_since = g->idle_last = g->idle_next = g->ct_counted = 0;
-        g->conns_zero = g->idle_again = g->conns_dirty = false;
+        g->conns_since = g->ct_next = 0;
+        g->idle_again = g->conns_followed = false;
+        g->conns_dirty = g->procs_moved = g->conns_moved = true;
         g->idle_said = 0;
-        g->ct_next = 0;
         g->ct_backoff = CT_RECHECK_MIN_USEC;
         g->quiet_level = p->quiet_procs == QUIET_BASELINE ? g->baseline : (unsigned)p->quiet_procs;
         if (p->stop_signal && !g->signalled && g->pidfd >= 0) {
@@ -440,7 +572,7 @@ void drain_enter(struct generation *g) {
         }
         drain_events_open(g->svc->d);   /* if gend's start did not */
         watch_cgroup(g);
-        say_polling(g);
+        watch_procs(g);
         if (p->idle != IDLE_NONE && !g->idle &&
             idle_new(g->svc->d->event, p, &g->probe_target, on_idle_done, g, &g->idle) < 0)
                 log_error("%s: generation %u: cannot run its idle probe, so it drains until its "
@@ -507,14 +639,6 @@ struct retired_note *retired_find(struct service *s, unsigned n) {
  * generation made, then EV_GONE. Every step runs from the loop. */
 enum { TD_START = 1, TD_FREEZING, TD_KILLED };
 
-static void teardown_step(struct generation *g);
-
-static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
-        (void)s, (void)ev;
-        teardown_step(userdata);
-        return 0;
-}
-
 static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void arm_timer(struct generation *g, uint64_t usec) {
@@ -578,27 +702,40 @@ static void remove_objects(struct generation *g) {
                 log_error("%s: generation %u: %s", svc, g->n, err_msg());
 }
 
-static void teardown_step(struct generation *g) {
-        bool populated = false, frozen = false;
+/* The cgroup's state; false: unreadable (said, and looked at again in 1 s). */
+static bool read_cgroup(struct generation *g, bool *populated, bool *frozen) {
         int r = 0;
 
-        if (g->cgroup && (r = cg_read_events(g->cgroup, &populated, &frozen)) < 0 && r != -ENOENT) {
+        *populated = *frozen = false;
+        if (g->cgroup && (r = cg_read_events(g->cgroup, populated, frozen)) < 0 && r != -ENOENT) {
                 /* Unreadable is not empty: try again, and say so. */
                 log_error("%s: generation %u: %s; trying again", g->svc->name, g->n, err_msg());
                 arm_timer(g, USEC_PER_SEC);
-                return;
+                return false;
         }
         if (r == -ENOENT)
-                populated = false;      /* no cgroup: nothing runs */
-        if (g->teardown_step == TD_START) {
-                if (populated) {
-                        if (cg_freeze(g->cgroup) < 0)
-                                log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
-                        g->teardown_step = TD_FREEZING;
-                        arm_timer(g, FREEZE_WAIT_USEC);
-                } else
-                        g->teardown_step = TD_KILLED;
-        }
+                *populated = false;     /* no cgroup: nothing runs */
+        return true;
+}
+
+/* The first step, freezing: at once, the moment the decision is taken. */
+static void teardown_freeze(struct generation *g, bool populated) {
+        if (populated) {
+                if (cg_freeze(g->cgroup) < 0)
+                        log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+                g->teardown_step = TD_FREEZING;
+                arm_timer(g, FREEZE_WAIT_USEC);
+        } else
+                g->teardown_step = TD_KILLED;
+}
+
+static void teardown_step(struct generation *g) {
+        bool populated, frozen;
+
+        if (!read_cgroup(g, &populated, &frozen))
+                return;
+        if (g->teardown_step == TD_START)
+                teardown_freeze(g, populated);
         if (g->teardown_step == TD_FREEZING && (frozen || !populated)) {
                 if (populated)
                         kill_now(g);
@@ -619,24 +756,20 @@ static int on_teardown_start(sd_event_source *s, uint64_t usec, void *userdata) 
 }
 
 void teardown_enter(struct generation *g) {
-        _cleanup_free_ char *events = NULL;
-        int r;
+        bool populated, frozen;
 
         g->teardown_step = TD_START;
-        if (g->cgroup) {
-                if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0)
-                        events = NULL;
-                r = events ? sd_event_add_inotify(g->svc->d->event, &g->cg_watch, events, IN_MODIFY,
-                                                  on_cg_event, g)
-                           : -ENOMEM;
-                if (r < 0 && r != -ENOENT)
-                        log_warn("%s: generation %u: inotify(%s): %s; polling instead",
-                                 g->svc->name, g->n, events ? events : "cgroup.events",
-                                 strerror(-r));
-        }
-        /* From the loop: the state change finishes having its consequences
-         * before the generation can be gone. */
         g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        watch_cgroup(g);
+        /* Frozen now; the rest from the loop: the state change finishes
+         * having its consequences before the generation can be gone. */
+        if (g->cgroup && read_cgroup(g, &populated, &frozen)) {
+                teardown_freeze(g, populated);
+                if (g->teardown_step == TD_FREEZING)
+                        return;         /* cgroup.events says when it is frozen */
+        }
+        if (g->teardown_timer)
+                return;                 /* unreadable: looked at again */
         if (sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, 0, 1,
                                        on_teardown_start, g) < 0)
                 log_error("%s: generation %u: cannot start its teardown", g->svc->name, g->n);

@@ -11,6 +11,7 @@
 #include "../sandbox/confine.h"
 #include "../sandbox/limits.h"
 #include "../sandbox/naming.h"
+#include "conntrack.h"
 #include "cut.h"
 #include "fsm.h"
 #include "probe.h"
@@ -20,6 +21,7 @@ struct gend;
 struct service;
 struct job;
 struct idle;
+struct procwatch;
 
 struct generation {
         struct service *svc;
@@ -63,10 +65,13 @@ struct generation {
 
         /* draining (drain.c; what each means: quiet.h) */
         sd_event_source *drain_timer, *deadline_timer;
-        sd_event_source *drain_watch;   /* cgroup.events: count at once */
+        struct procwatch *procwatch;    /* its processes' exits; NULL: polled */
         uint64_t procs_since;           /* at the quiet level since; 0: above it */
-        bool conns_zero;                /* counted none: for good */
-        bool conns_dirty;               /* a conntrack event with its mark came */
+        struct ct_ids conn_ids;         /* its live connections, when followed */
+        bool conns_followed;            /* conn_ids is true: a dump, then events */
+        bool conns_dirty;               /* not followed, or an event it cannot place */
+        bool procs_moved, conns_moved;  /* a count changed: ask the idle probe */
+        uint64_t conns_since;           /* none live since; 0: some, or not known */
         uint64_t ct_counted;            /* when its connections were counted last */
         uint64_t ct_next, ct_backoff;   /* when to count connections again */
         unsigned quiet_level;
@@ -81,7 +86,8 @@ struct generation {
         struct drain_cut *cut;          /* what the force cut */
 
         /* teardown (frozen or failing): freeze, kill, remove */
-        sd_event_source *cg_watch, *teardown_timer;
+        sd_event_source *cg_watch;      /* cgroup.events, from draining (or teardown) on */
+        sd_event_source *teardown_timer;
         int teardown_step;
 };
 
@@ -152,7 +158,7 @@ struct gend {
          * the log was told once */
         struct ct_events *ct_events;
         sd_event_source *ct_events_io;
-        bool ct_events_failed, said_polling, said_inotify;
+        bool ct_events_failed, said_polling, said_forks, said_inotify;
         struct client *clients;
         unsigned n_clients;
         int listen_fd, lock_fd;

@@ -18,6 +18,7 @@
 #include "../sandbox/spawn.h"
 #include "../sandbox/veth.h"
 #include "gend.h"
+#include "idle.h"
 #include "job.h"
 #include "log.h"
 #include "probe.h"
@@ -193,11 +194,11 @@ int gen_fire(struct generation *g, enum gen_event e) {
         exit_state(g, from);
         g->state = next;
         gen_enter_state(g);
+        log_change(g, from);
         if (g->state == GEN_RETIRED)
                 record_remove(g);
         else
                 save(g);
-        log_change(g, from);
         notify(g, NOTICE_STATE, from);
         if (g->state == GEN_RETIRED) {
                 if (from == GEN_FROZEN)
@@ -462,7 +463,7 @@ static void on_probe_done(void *userdata, int r, const char *why) {
                 return;
         }
         g->ready_usec = now_usec(CLOCK_MONOTONIC);
-        if (cg_count_procs(g->cgroup, &g->baseline) < 0) {
+        if (cg_count_procs(g->cgroup, IDLE_CGROUP, &g->baseline) < 0) {
                 log_warn("%s: generation %u: %s; baseline taken as 1", g->svc->name, g->n,
                          err_msg());
                 g->baseline = 1;

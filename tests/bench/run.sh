@@ -9,7 +9,10 @@
 #                 bare iptables-restore and nginx -s reload
 #   lifecycle.sh  B4/B5 set-up and tear-down against ip commands and
 #                 freeze, kill, rmdir, netns del by hand
-#   idle.sh       B6 the supervisor at rest: wakeups, memory
+#   idle.sh       B6 the supervisor at rest: wakeups, memory; and while a
+#                 generation drains behind a held connection
+#   drain.sh      how soon a drain sees its end: the last task's exit and
+#                 the last connection's close to the freeze, against settle
 #   forward.sh    B2 forwarding overhead: direct, DNAT, nginx proxy
 #   load.sh       B1 switching under load: gen, the nginx recipe, stop and
 #                 start
@@ -19,7 +22,7 @@
 B=${1:-build}
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
-ALL="switch lifecycle idle forward load"
+ALL="switch lifecycle idle drain forward load"
 SECTIONS=${*:-$(for s in $ALL; do [ -f "$HERE/$s.sh" ] && echo "$s"; done)}
 export BENCH_OUT=$HERE/results/raw
 

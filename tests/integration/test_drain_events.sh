@@ -13,6 +13,7 @@ write_policy "$SVC"
 POLICY_PORT=$((PORT + 1)) write_policy "${SVC}z" "[drain]" "quiet-procs = 0" \
 	"stop-signal = SIGTERM" "poll-interval = 5s"
 POLICY_PORT=$((PORT + 2)) write_policy "${SVC}t" "[drain]" "timeout = 2s"
+POLICY_PORT=$((PORT + 3)) write_policy "${SVC}p" "[drain]" "poll-interval = 5s"
 start_gend || exit 1
 
 ms_now() { date +%s%3N; }
@@ -49,6 +50,19 @@ echo "# generation 1 of ${SVC}z retired $((end - start)) ms after gen new began 
 check "a generation whose processes all exited retires without waiting for the 5 s poll" \
 	bash -c "[ $rc = 0 ] && grep -q 'generation 1 retired: clean' <<<'$out' && [ $((end - start)) -lt 4000 ]"
 
+# A task process (1 s) above the quiet level: its exit ends the drain
+# (its pidfd), not the 5 s poll.
+G new "${SVC}p" > /dev/null 2>&1
+curl -s -m 2 "http://127.0.0.1:$((PORT + 3))/" > /dev/null
+start=$(ms_now)
+out=$(G new "${SVC}p" --wait 2>&1); rc=$?
+end=$(ms_now)
+task=$(ls "$T/markers" | grep -c '^done-1-')
+echo "# generation 1 of ${SVC}p retired $((end - start)) ms after gen new began, behind a 1 s task (poll-interval 5 s)"
+check "a task process's exit ends the drain without waiting for the 5 s poll" \
+	bash -c "[ $rc = 0 ] && grep -q 'generation 1 retired: clean' <<<'$out' && [ $((end - start)) -lt 4000 ]"
+check "... after the task finished" [ "$task" -ge 1 ]
+
 # A connection still open at the drain timeout: forced, and the connection
 # named with its peer.
 G new "${SVC}t" > /dev/null 2>&1
@@ -64,13 +78,16 @@ check "... naming the connection's peer and where it connected to" \
 check "... and gend's log names it too" \
 	grep -qE "warning: ${SVC}t: generation 1:   cut connection tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$((PORT + 2)) " "$T/gend.log"
 
-check "gend's log says once that process counts are polled, and how often" \
-	[ "$(grep -c "drain: a cgroup's process count changes without an event, so draining generations' processes are counted every \[drain\] poll-interval (50 ms for $SVC)" "$T/gend.log")" = 1 ]
+check "gend's log says once that forks have no event, and what is looked at instead" \
+	[ "$(grep -c "drain: a fork has no event here (the proc connector serves the initial network namespace only), so while a draining generation's settle window is open its processes are also counted every \[drain\] poll-interval; exits come by pidfd, connections by conntrack events" "$T/gend.log")" = 1 ]
+check "... and uses pidfds (no fallback to polling processes)" \
+	bash -c "! grep -q 'processes are counted every \[drain\] poll-interval instead' '$T/gend.log'"
 check "... and uses conntrack events (no fallback to polling connections)" \
 	bash -c "! grep -q 'connections are counted by polling instead' '$T/gend.log'"
 
 G retire "$SVC" 2 --force --wait > /dev/null 2>&1
 G retire "${SVC}z" 2 --force --wait > /dev/null 2>&1
 G retire "${SVC}t" 2 --force --wait > /dev/null 2>&1
+G retire "${SVC}p" 2 --force --wait > /dev/null 2>&1
 stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports

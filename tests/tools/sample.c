@@ -61,16 +61,24 @@ static int env_int(const char *name, int def) {
         return v && *v ? atoi(v) : def;
 }
 
+/* A marker holds the time it was made (CLOCK_REALTIME, s.ns): a file's
+ * mtime has only the kernel's tick. */
 static void touch(const char *kind, pid_t pid) {
-        char path[512];
-        int fd;
+        char path[512], when[64];
+        struct timespec ts;
+        int fd, n;
 
         if (!markers)
                 return;
         snprintf(path, sizeof(path), "%s/%s-%s-%d", markers, kind, gen, (int)pid);
         fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        if (fd >= 0)
-                close(fd);
+        if (fd < 0)
+                return;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        n = snprintf(when, sizeof(when), "%lld.%09ld\n", (long long)ts.tv_sec, ts.tv_nsec);
+        if (write(fd, when, (size_t)n) != n)
+                perror("sample: marker");
+        close(fd);
 }
 
 static void task(int ms) {

@@ -10,6 +10,7 @@
 
 #include "../../policy/policy.h"
 #include "../../sandbox/util.h"
+#include "../../supervisor/conntrack.h"
 #include "../../supervisor/quiet.h"
 
 #define MS 1000ULL
@@ -25,15 +26,14 @@ static void test_processes_alone(void **state) {
         (void)state;
 
         v.idle = false;
+        v.conns_since = 1 * MS;
         assert_int_equal(quiet_decide(&v, &since), QUIET_WAIT);        /* above the level */
         assert_int_equal(since, 0);
         v.procs_since = v.now - 499 * MS;
         assert_int_equal(quiet_decide(&v, NULL), QUIET_WAIT);          /* not for settle yet */
         v.procs_since = v.now - 500 * MS;
-        assert_int_equal(quiet_decide(&v, &since), QUIET_COUNT_CONNS);
+        assert_int_equal(quiet_decide(&v, &since), QUIET_DONE);
         assert_int_equal(since, v.now - 500 * MS);
-        v.conns_zero = true;
-        assert_int_equal(quiet_decide(&v, NULL), QUIET_DONE);
         v.settle = 0;                   /* the first quiet look is enough */
         v.procs_since = v.now;
         assert_int_equal(quiet_decide(&v, NULL), QUIET_DONE);
@@ -46,8 +46,7 @@ static void test_idle_probe_decides(void **state) {
         uint64_t since;
         (void)state;
 
-        v.procs_since = 1 * MS;
-        v.conns_zero = true;
+        v.procs_since = v.conns_since = 1 * MS;
         assert_int_equal(quiet_decide(&v, &since), QUIET_WAIT);        /* the probe says busy */
         assert_int_equal(since, 0);
         /* It passed 200 ms ago: not for settle yet. */
@@ -70,7 +69,7 @@ static void test_window_is_the_later(void **state) {
         uint64_t since;
         (void)state;
 
-        v.conns_zero = true;
+        v.conns_since = 1 * MS;
         v.idle_since = v.now - 5000 * MS;
         v.idle_last = v.now - 400 * MS;
         v.procs_since = v.now - 300 * MS;               /* a task process ended 300 ms ago */
@@ -86,15 +85,22 @@ static void test_window_is_the_later(void **state) {
         assert_int_equal(since, 0);
 }
 
-/* Connections come last (the costly look), and before the confirmation. */
+/* Connections count as the rest: none live, for settle. */
 static void test_connections(void **state) {
         struct quiet_view v = view();
+        uint64_t since;
         (void)state;
 
         v.procs_since = v.idle_since = v.now - 800 * MS;
         v.idle_last = v.now - 100 * MS;
-        assert_int_equal(quiet_decide(&v, NULL), QUIET_COUNT_CONNS);
-        v.conns_zero = true;
+        assert_int_equal(quiet_decide(&v, &since), QUIET_WAIT);        /* some are live */
+        assert_int_equal(since, 0);
+        v.conns_since = v.now - 20 * MS;                /* the last one closed 20 ms ago */
+        assert_int_equal(quiet_decide(&v, &since), QUIET_WAIT);
+        assert_int_equal(since, v.now - 20 * MS);       /* the window ends 480 ms from now */
+        v.now += 480 * MS;
+        assert_int_equal(quiet_decide(&v, NULL), QUIET_CONFIRM);
+        v.idle_last = v.now;
         assert_int_equal(quiet_decide(&v, NULL), QUIET_DONE);
 }
 
@@ -105,9 +111,36 @@ static void test_no_process_left(void **state) {
 
         v.procs_since = v.now - 500 * MS;
         v.no_procs = true;
-        v.conns_zero = true;
+        v.conns_since = v.now - 500 * MS;
         assert_int_equal(quiet_decide(&v, NULL), QUIET_DONE);
         assert_string_equal(quiet_step_to_string(QUIET_CONFIRM), "confirm");
+}
+
+/* The set of a draining generation's live connections, as events keep it. */
+static void test_connection_set(void **state) {
+        struct ct_ids s = {};
+        (void)state;
+
+        for (int id = 1000; id > 0; id -= 7)
+                assert_int_equal(ct_ids_add(&s, (uint32_t)id), 1);
+        assert_int_equal(s.n, 143);
+        assert_int_equal(ct_ids_add(&s, 993), 0);       /* there already */
+        assert_int_equal(s.n, 143);
+        for (unsigned i = 1; i < s.n; i++)
+                assert_true(s.v[i - 1] < s.v[i]);
+        assert_true(ct_ids_has(&s, 6));
+        assert_false(ct_ids_has(&s, 7));
+        assert_true(ct_ids_del(&s, 6));
+        assert_false(ct_ids_del(&s, 6));                /* a destroy of what it never had */
+        assert_true(ct_ids_del(&s, 1000));
+        assert_int_equal(s.n, 141);
+        while (s.n)
+                assert_true(ct_ids_del(&s, s.v[s.n / 2]));
+        assert_int_equal(ct_ids_add(&s, UINT32_MAX), 1);
+        assert_true(ct_ids_has(&s, UINT32_MAX));
+        ct_ids_clear(&s);
+        assert_int_equal(s.n, 0);
+        assert_null(s.v);
 }
 
 static const char *with(const char *drain) {
@@ -191,7 +224,7 @@ int main(void) {
                 cmocka_unit_test(test_processes_alone), cmocka_unit_test(test_idle_probe_decides),
                 cmocka_unit_test(test_window_is_the_later), cmocka_unit_test(test_connections),
                 cmocka_unit_test(test_no_process_left), cmocka_unit_test(test_idle_keys),
-                cmocka_unit_test(test_idle_errors),
+                cmocka_unit_test(test_idle_errors), cmocka_unit_test(test_connection_set),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
