@@ -100,7 +100,17 @@ deps:
 	if [ -n "$$missing" ]; then \
 		echo "make deps: installing missing Debian packages:" $$missing; \
 		[ "$$(id -u)" = 0 ] || { echo "make deps: run as root to install them"; exit 1; }; \
+		norc=; [ -e /usr/sbin/policy-rc.d ] || { \
+			printf '#!/bin/sh\n# make deps (gen): no service starts while it installs\nexit 101\n' \
+				> /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && norc=1 && \
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		rc=$$?; [ -z "$$norc" ] || rm -f /usr/sbin/policy-rc.d; \
+		[ $$rc != 0 ] || case " $$missing " in *" nginx"*) \
+			! command -v systemctl > /dev/null || systemctl disable -q nginx 2>/dev/null; \
+			echo "make deps: nginx is for the tests and make bench, which run their own; its service was neither started nor enabled";; \
+		esac; \
+		exit $$rc; \
 	fi
 
 # Everything, twice built: plain, and with ASan+UBSan for the tests.
