@@ -430,17 +430,21 @@ static json_t *service_json(struct service *s) {
 
 static void do_list(struct client *c, json_t *req) {
         struct service *only = NULL;
-        json_t *arr;
+        json_t *arr, *unmanaged;
 
         if (json_object_get(req, "service") && !(only = want_service(c, req)))
                 return;
         if (gend_count_all(c->d, only) < 0)
                 log_warn("counting for gen list: %s", err_msg());
+        unmanaged = json_array();
         arr = json_array();
         for (struct service *s = c->d->services; s; s = s->next)
                 if (!only || s == only)
                         json_array_append_new(arr, service_json(s));
-        reply_ok(c, json_pack("{s:o,s:s}", "services", arr, "log_dir", c->d->log_dir));
+        for (char **u = c->d->unmanaged; u && *u; u++)
+                json_array_append_new(unmanaged, json_string(*u));
+        reply_ok(c, json_pack("{s:o,s:s,s:o}", "services", arr, "log_dir", c->d->log_dir,
+                              "unmanaged", unmanaged));
 }
 
 static void dispatch(struct client *c, json_t *req) {

@@ -405,8 +405,14 @@ static int cmd_list(json_t *req, bool detail) {
                 json_object_del(r, "ok");
                 json_dumpf(r, stdout, JSON_INDENT(2));
                 printf("\n");
-        } else
+        } else {
+                json_t *u;
+                size_t i;
                 print_table(json_object_get(r, "services"), detail);
+                json_array_foreach(json_object_get(r, "unmanaged"), i, u)
+                        fprintf(stderr, "gen: warning: a record gend could not take back, so "
+                                "what it describes is not managed: %s\n", json_string_value(u));
+        }
         json_decref(r);
         return EXIT_OK;
 }

@@ -320,6 +320,7 @@ static void gend_free(struct gend *d) {
         sd_event_source_disable_unref(d->events_timer);
         limits_host_done(&d->limits);
         sd_event_unref(d->event);
+        strv_free(d->unmanaged);
         free(d->blocks_used);
         free(d->cgroup_base);
         free(d->socket_path);

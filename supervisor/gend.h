@@ -159,6 +159,7 @@ struct gend {
         struct ct_events *ct_events;
         sd_event_source *ct_events_io;
         bool ct_events_failed, said_polling, said_forks, said_inotify;
+        char **unmanaged;               /* records not taken back: "PATH: why" */
         struct client *clients;
         unsigned n_clients;
         int listen_fd, lock_fd;

@@ -239,8 +239,12 @@ int records_load(struct gend *d, int (*fn)(struct gend *, const char *, struct g
                                 continue;
                         if (asprintf(&path, "%s/%s", sub, fe->d_name) < 0)
                                 continue;
-                        if (load_one(d, de->d_name, path, fn) < 0)
-                                log_error("%s; it is left as it is", err_msg());
+                        if (load_one(d, de->d_name, path, fn) < 0) {
+                                char *why = strdup(err_msg());
+                                log_error("%s; it is left as it is, and gen list says so", why ? why : err_msg());
+                                if (!why || strv_push(&d->unmanaged, why) < 0)
+                                        log_error("gen list will not show it: out of memory");
+                        }
                 }
                 closedir(sd);
         }

@@ -100,8 +100,17 @@ check "gen list shows $SVCB with policy null" [ "$(policy_of "$SVCB")" = null ]
 out=$(G new "$SVCB" 2>&1); rc=$?
 check "gen new on $SVCB is refused (exit 1), saying its policy is gone" failed_saying $rc "$out" "no policy any more"
 check "... and $SVCB generation 2 still serves" serves $PORTB 2
-# A restarted gend takes it back as it was.
-stop_gend; start_gend || exit 1
+# A restarted gend takes it back as it was. A record it cannot read
+# (written by hand here) is left alone, and gen list says so.
+stop_gend
+echo '{"generation": 77, broken' > "$T/run/generations/$SVCB/77.json"
+start_gend || exit 1
+check "a record gend cannot read: gen list warns that what it describes is not managed" \
+	grep -q "^gen: warning: a record gend could not take back, so what it describes is not managed: $T/run/generations/$SVCB/77.json: " \
+	<<<"$(G list 2>&1 >/dev/null)"
+check "... gen list --json has it under unmanaged" \
+	grep -q "/$SVCB/77.json: " <<<"$(G list --json | jq -r '.unmanaged[]')"
+check "... the record is left as it was" grep -q '"generation": 77, broken' "$T/run/generations/$SVCB/77.json"
 check "a restarted gend takes $SVCB generation 2 back: active, adopted, policy null" \
 	[ "$(json_field "$SVCB" 2 state):$(json_field "$SVCB" 2 adopted):$(policy_of "$SVCB")" = active:true:null ]
 check "... it still serves" serves $PORTB 2
