@@ -236,13 +236,34 @@ void confine_done(struct confine *c) {
         c->hosts = NULL;
 }
 
+static struct rlimit started_nofile;     /* gend's, before it raised it */
+static bool raised_nofile;
+
+int confine_raise_nofile(unsigned long long *ret_from, unsigned long long *ret_to) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &started_nofile) < 0)
+                return err_set(errno, "getrlimit(RLIMIT_NOFILE)");
+        rl = started_nofile;
+        rl.rlim_cur = rl.rlim_max;
+        if (rl.rlim_cur != started_nofile.rlim_cur && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return err_set(errno, "setrlimit(RLIMIT_NOFILE, %llu)",
+                               (unsigned long long)rl.rlim_cur);
+        raised_nofile = true;
+        *ret_from = started_nofile.rlim_cur;
+        *ret_to = rl.rlim_cur;
+        return 0;
+}
+
 int confine_limits(const struct confine *c) {
         if (c->nofile) {
                 struct rlimit rl = { c->nofile, c->nofile };
                 if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                         return err_set(errno, "setrlimit(RLIMIT_NOFILE, %llu)",
                                        (unsigned long long)c->nofile);
-        }
+        } else if (raised_nofile && setrlimit(RLIMIT_NOFILE, &started_nofile) < 0)
+                return err_set(errno, "setrlimit(RLIMIT_NOFILE, %llu)",
+                               (unsigned long long)started_nofile.rlim_cur);
         if (c->nproc) {
                 struct rlimit rl = { c->nproc, c->nproc };
                 if (setrlimit(RLIMIT_NPROC, &rl) < 0)

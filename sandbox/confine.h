@@ -60,6 +60,11 @@ void confine_done(struct confine *c);
 /* Its rlimits alone (its pid 1 has them too, so they show on the pid gend
  * reports). */
 int confine_limits(const struct confine *c);
+/* gend raises its own soft limit of open files to the hard one (a drain
+ * holds a pidfd for each process of a generation); what it runs without
+ * [limits] nofile gets back the limit gend was started with. *ret_from,
+ * *ret_to: the soft limit before and after. */
+int confine_raise_nofile(unsigned long long *ret_from, unsigned long long *ret_to);
 /* In the child, after its namespaces (and user namespace) are entered:
  * rlimits, identity and capabilities, no_new_privs, seccomp. */
 int confine_apply(const struct confine *c);

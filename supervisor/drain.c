@@ -409,8 +409,17 @@ static void idle_ask(struct generation *g) {
 /* Reads the process count, and keeps since when it is at its quiet level. */
 static void look_procs(struct generation *g, uint64_t now) {
         unsigned procs;
+        int r = count_procs(g, &procs);
 
-        if (count_procs(g, &procs) < 0) {
+        if (r < 0 && g->procwatch) {
+                /* Out of pidfds (or file descriptors): polled from now on. */
+                log_warn("%s: generation %u: %s; its processes are counted every "
+                         "[drain] poll-interval instead", g->svc->name, g->n, err_msg());
+                procwatch_free(g->procwatch);
+                g->procwatch = NULL;
+                r = count_procs(g, &procs);
+        }
+        if (r < 0) {
                 log_warn("%s: generation %u: counting for the drain: %s", g->svc->name,
                          g->n, err_msg());
                 g->procs_since = 0;

@@ -383,6 +383,15 @@ int main(int argc, char **argv) {
                 log_error("%s", err_msg());
                 return 1;
         }
+        {
+                unsigned long long from, to;
+                if (confine_raise_nofile(&from, &to) < 0)
+                        log_warn("%s; a drain of a generation with more processes than that "
+                                 "counts them by polling", err_msg());
+                else if (from != to)
+                        log_info("open files: limit %llu, raised from %llu (a drain holds one "
+                                 "per process; generations get %llu back)", to, from, from);
+        }
         if (load_policies(&d, false) < 0) {
                 services_free(&d);
                 close(d.lock_fd);

@@ -14,6 +14,13 @@ POLICY_PORT=$((PORT + 1)) write_policy "${SVC}z" "[drain]" "quiet-procs = 0" \
 	"stop-signal = SIGTERM" "poll-interval = 5s"
 POLICY_PORT=$((PORT + 2)) write_policy "${SVC}t" "[drain]" "timeout = 2s"
 POLICY_PORT=$((PORT + 3)) write_policy "${SVC}p" "[drain]" "poll-interval = 5s"
+POLICY_PORT=$((PORT + 4)) write_policy "${SVC}l"
+# gend raises its open-files limit (a pidfd per draining process), and
+# gives its generations back the one it was started with.
+hard=$(ulimit -Hn)
+soft=1024
+[ "$hard" = unlimited ] || [ "$hard" -gt 1024 ] || soft=$((hard / 2))
+ulimit -Sn $soft
 start_gend || exit 1
 
 ms_now() { date +%s%3N; }
@@ -24,6 +31,14 @@ retired_at() {  # SERVICE GEN: when gen list stops showing it (ms), within 10 s
 	done
 	return 1
 }
+
+limit_of() { awk '/^Max open files/ {print $4 " " $5}' "/proc/$1/limits"; }
+check "gend raises its soft limit of open files to the hard one ($hard), and says so" \
+	bash -c "[ '$(limit_of "$GEND")' = '$hard $hard' ] && grep -q 'open files: limit $hard, raised from $soft' '$T/gend.log'"
+G new "${SVC}l" > /dev/null 2>&1
+check "... a generation gets the limit gend was started with ($soft)" \
+	[ "$(limit_of "$(json_field "${SVC}l" 1 pid)")" = "$soft $hard" ]
+G retire "${SVC}l" 1 --now --wait > /dev/null 2>&1
 
 # A connection holds generation 1's drain for 6 s: a poll would have backed
 # off to a count every 2 s by then.
