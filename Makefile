@@ -42,7 +42,7 @@ GEND_SRC    := supervisor/gend.c supervisor/log.c supervisor/fsm.c supervisor/ru
                supervisor/fwd.c supervisor/conntrack.c supervisor/probe.c \
                supervisor/service.c supervisor/generation.c supervisor/job.c supervisor/drain.c supervisor/record.c \
                supervisor/adopt.c supervisor/ports.c supervisor/control.c \
-               supervisor/idle.c supervisor/quiet.c supervisor/cut.c supervisor/procwatch.c \
+               supervisor/idle.c supervisor/quiet.c supervisor/cut.c supervisor/procwatch.c supervisor/teardown.c \
                $(POLICY_SRC) $(SANDBOX_SRC)
 GEN_SRC     := supervisor/gen.c policy/parse.c sandbox/util.c
 HEADERS     := $(wildcard supervisor/*.h sandbox/*.h policy/*.h)

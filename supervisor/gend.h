@@ -225,8 +225,11 @@ bool drain_child_exited(struct generation *g, pid_t pid, int status);
 void drain_note_retired(struct generation *g);
 void retired_prune(struct service *s, bool all);
 struct retired_note *retired_find(struct service *s, unsigned n);
+/* teardown.c */
 void teardown_enter(struct generation *g);
 void teardown_stop(struct generation *g);
+/* The one watch of its cgroup.events, from its drain (or teardown) on. */
+void gen_watch_cgroup(struct generation *g);
 int gen_count(struct generation *g);
 /* Live generations' processes and connections (of one service, or all),
  * for gen list: one walk of the conntrack table, and none when not needed. */

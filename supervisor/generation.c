@@ -539,3 +539,60 @@ int gen_watch_pidfd(struct generation *g) {
         int r = sd_event_add_io(g->svc->d->event, &g->pidfd_watch, g->pidfd, EPOLLIN, on_pidfd, g);
         return r < 0 ? err_setx(-r, "sd_event_add_io(pidfd %d): %s", g->pid, strerror(-r)) : 0;
 }
+
+/* OOM kills and refused forks, from the limit cgroups' event counters,
+ * read every second for the live generations that have limits. */
+/* A live generation with a memory or pids limit, whose events to read. */
+static bool watched(const struct generation *g) {
+        return gen_state_is_live(g->state) && g->state != GEN_FROZEN &&
+               g->state != GEN_FAILING && g->limits.v2_dir &&
+               (g->policy->memory_max || g->policy->pids_max);
+}
+
+/* The timer runs only while a generation has limits: gend at rest, with
+ * none, never wakes for it. */
+void limits_watch_update(struct gend *d) {
+        bool any = false;
+
+        for (struct service *s = d->services; s && !any; s = s->next)
+                for (struct generation *g = s->gens; g && !any; g = g->next)
+                        any = watched(g);
+        if (d->events_timer &&
+            sd_event_source_set_enabled(d->events_timer, any ? SD_EVENT_ON : SD_EVENT_OFF) < 0)
+                log_warn("cannot %s the limits events timer", any ? "enable" : "disable");
+}
+
+static int on_events_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct gend *d = userdata;
+        (void)usec;
+
+        for (struct service *sv = d->services; sv; sv = sv->next)
+                for (struct generation *g = sv->gens; g; g = g->next) {
+                        unsigned oom, pids;
+                        if (!watched(g) || limits_events(&d->limits, &g->limits, &oom, &pids) < 0)
+                                continue;
+                        if (oom > g->oom_kills)
+                                log_warn("%s: generation %u: %u process%s OOM-killed at its "
+                                         "memory limit (%u in all)", sv->name, g->n,
+                                         oom - g->oom_kills, oom - g->oom_kills == 1 ? "" : "es", oom);
+                        if (pids > g->pids_refused)
+                                log_warn("%s: generation %u: %u fork%s refused at its pids limit "
+                                         "of %llu (%u in all)", sv->name, g->n,
+                                         pids - g->pids_refused, pids - g->pids_refused == 1 ? "" : "s",
+                                         (unsigned long long)g->policy->pids_max, pids);
+                        g->oom_kills = oom;
+                        g->pids_refused = pids;
+                }
+        sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        limits_watch_update(d);
+        return 0;
+}
+
+int limits_watch_start(struct gend *d) {
+        int r = sd_event_add_time_relative(d->event, &d->events_timer, CLOCK_MONOTONIC,
+                                           USEC_PER_SEC, 0, on_events_timer, d);
+        if (r < 0)
+                return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
+        limits_watch_update(d);
+        return 0;
+}

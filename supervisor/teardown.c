@@ -1,0 +1,198 @@
+/* The end of a generation: freeze, kill, remove what it made (the entry
+ * action of frozen and failing), and the one watch of its cgroup.events
+ * that the drain and the teardown share. */
+#include <string.h>
+#include <sys/inotify.h>
+
+#include "../sandbox/cgroup.h"
+#include "../sandbox/netns.h"
+#include "../sandbox/veth.h"
+#include "conntrack.h"
+#include "gend.h"
+#include "log.h"
+
+#define FREEZE_WAIT_USEC (2 * USEC_PER_SEC)
+#define KILL_WAIT_USEC (5 * USEC_PER_SEC)
+
+static void teardown_step(struct generation *g);
+
+/* cgroup.events changes when the cgroup empties or freezes: the drain
+ * counts again, the teardown takes its next step. One watch from the
+ * drain's start to the generation's end (closing an inotify instance
+ * waits for an RCU grace period, milliseconds between decision and
+ * freeze). */
+static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        struct generation *g = userdata;
+        (void)s, (void)ev;
+
+        if (g->state == GEN_DRAINING)
+                drain_poke(g);
+        else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
+                teardown_step(g);       /* may free g */
+        return 0;
+}
+
+void gen_watch_cgroup(struct generation *g) {
+        struct gend *d = g->svc->d;
+        _cleanup_free_ char *events = NULL;
+        int r;
+
+        if (!g->cgroup || g->cg_watch)
+                return;
+        if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0) {
+                events = NULL;
+                r = -ENOMEM;
+        } else
+                r = sd_event_add_inotify(d->event, &g->cg_watch, events, IN_MODIFY, on_cg_event, g);
+        if (r < 0 && r != -ENOENT && !d->said_inotify) {
+                d->said_inotify = true;
+                log_warn("inotify(%s): %s; a generation's emptying and freezing are seen by "
+                         "polling instead", events ? events : "cgroup.events", strerror(-r));
+        }
+}
+
+/* Teardown, the entry action of frozen and failing: freeze, wait until
+ * frozen (cgroup.events), cgroup.kill, wait until empty, remove what the
+ * generation made, then EV_GONE. Every step runs from the loop. */
+enum { TD_START = 1, TD_FREEZING, TD_KILLED };
+
+static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void arm_timer(struct generation *g, uint64_t usec) {
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        if (sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, usec,
+                                       1, on_teardown_timer, g) < 0)
+                log_error("%s: generation %u: cannot arm the teardown timer", g->svc->name, g->n);
+}
+
+static void kill_now(struct generation *g) {
+        if (cg_kill(g->cgroup) < 0)
+                log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+        g->teardown_step = TD_KILLED;
+        arm_timer(g, KILL_WAIT_USEC);
+}
+
+/* Freezing took too long, the kill did, or the cgroup could not be read. */
+static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct generation *g = userdata;
+        char d[32];
+        (void)s, (void)usec;
+
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        if (g->teardown_step == TD_FREEZING) {
+                log_warn("%s: generation %u: cgroup not frozen after %s; killing it anyway",
+                         g->svc->name, g->n, format_duration(d, sizeof(d), FREEZE_WAIT_USEC));
+                kill_now(g);
+        } else if (g->teardown_step == TD_KILLED) {
+                log_warn("%s: generation %u: cgroup still populated %s after cgroup.kill; "
+                         "killing again", g->svc->name, g->n,
+                         format_duration(d, sizeof(d), KILL_WAIT_USEC));
+                kill_now(g);
+        }
+        teardown_step(g);
+        return 0;
+}
+
+/* What this generation made, each failure said with its object; then its
+ * conntrack entries, so its mark and address can serve another one. */
+static void remove_objects(struct generation *g) {
+        struct gend *d = g->svc->d;
+        const char *svc = g->svc->name;
+        unsigned deleted;
+
+        if (g->cgroup && cg_destroy(g->cgroup) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->netns && netns_destroy(g->netns) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->has_veth && veth_destroy(g->veth) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (limits_destroy(&g->limits) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        if (g->cgroup) {
+                _cleanup_free_ char *svc_cg = strdup(g->cgroup);
+                if (svc_cg) {
+                        *strrchr(svc_cg, '/') = 0;
+                        rmdir(svc_cg);  /* the service's directory, when empty */
+                }
+        }
+        if (g->has_block && d->ct && ct_delete(d->ct, g->mark, d->marks.mask, 0, &deleted) < 0)
+                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+}
+
+/* The cgroup's state; false: unreadable (said, and looked at again in 1 s). */
+static bool read_cgroup(struct generation *g, bool *populated, bool *frozen) {
+        int r = 0;
+
+        *populated = *frozen = false;
+        if (g->cgroup && (r = cg_read_events(g->cgroup, populated, frozen)) < 0 && r != -ENOENT) {
+                /* Unreadable is not empty: try again, and say so. */
+                log_error("%s: generation %u: %s; trying again", g->svc->name, g->n, err_msg());
+                arm_timer(g, USEC_PER_SEC);
+                return false;
+        }
+        if (r == -ENOENT)
+                *populated = false;     /* no cgroup: nothing runs */
+        return true;
+}
+
+/* The first step, freezing: at once, the moment the decision is taken. */
+static void teardown_freeze(struct generation *g, bool populated) {
+        if (populated) {
+                if (cg_freeze(g->cgroup) < 0)
+                        log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+                g->teardown_step = TD_FREEZING;
+                arm_timer(g, FREEZE_WAIT_USEC);
+        } else
+                g->teardown_step = TD_KILLED;
+}
+
+static void teardown_step(struct generation *g) {
+        bool populated, frozen;
+
+        if (!read_cgroup(g, &populated, &frozen))
+                return;
+        if (g->teardown_step == TD_START)
+                teardown_freeze(g, populated);
+        if (g->teardown_step == TD_FREEZING && (frozen || !populated)) {
+                if (populated)
+                        kill_now(g);
+                else
+                        g->teardown_step = TD_KILLED;
+        }
+        if (g->teardown_step == TD_KILLED && !populated) {
+                teardown_stop(g);
+                remove_objects(g);
+                gen_fire(g, EV_GONE);   /* may free g */
+        }
+}
+
+static int on_teardown_start(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        teardown_step(userdata);
+        return 0;
+}
+
+void teardown_enter(struct generation *g) {
+        bool populated, frozen;
+
+        g->teardown_step = TD_START;
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+        gen_watch_cgroup(g);
+        /* Frozen now; the rest from the loop: the state change finishes
+         * having its consequences before the generation can be gone. */
+        if (g->cgroup && read_cgroup(g, &populated, &frozen)) {
+                teardown_freeze(g, populated);
+                if (g->teardown_step == TD_FREEZING)
+                        return;         /* cgroup.events says when it is frozen */
+        }
+        if (g->teardown_timer)
+                return;                 /* unreadable: looked at again */
+        if (sd_event_add_time_relative(g->svc->d->event, &g->teardown_timer, CLOCK_MONOTONIC, 0, 1,
+                                       on_teardown_start, g) < 0)
+                log_error("%s: generation %u: cannot start its teardown", g->svc->name, g->n);
+}
+
+void teardown_stop(struct generation *g) {
+        g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
+        g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
+}
