@@ -65,8 +65,9 @@ for kind in python nginx node php; do
 	{
 		printf '[service]\nexec = %s\ndirectory = %s\n' "$exec" "$r1"
 		printf '[listen]\nport = %s:8080/tcp\n' "$port"
-		printf '[ready]\nprobe = http GET / 200\ntimeout = 10s\n'
-		printf '[drain]\nsettle = 200ms\ntimeout = 20s\n'
+		# GEN_TEST_TIME_SCALE: a VM without KVM runs a JIT's start slowly.
+		printf '[ready]\nprobe = http GET / 200\ntimeout = %ss\n' $((10 * ${GEN_TEST_TIME_SCALE:-1}))
+		printf '[drain]\nsettle = 200ms\ntimeout = %ss\n' $((20 * ${GEN_TEST_TIME_SCALE:-1}))
 		for l in "${extra[@]}"; do
 			[ "$l" = "[drain]" ] || printf '%s\n' "$l"
 		done
