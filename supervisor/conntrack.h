@@ -44,7 +44,9 @@ int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret);
 /* Conntrack events (ctnetlink's update and destroy groups): fn is called
  * for each entry that changed state or went away, so a drain follows its
  * connections without counting them again. A socket filter drops, in the
- * kernel, the events of entries without a mark bit in mask.
+ * kernel, the events of entries whose mark is not followed: none at first
+ * (an active generation's connections would cost gend a wakeup for each
+ * of their state changes), then the marks given to ct_events_follow.
  *
  * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
  * entry has events only if someone listened when it was made: subscribe
@@ -59,6 +61,8 @@ struct ct_event {
 struct ct_events;
 typedef void (*ct_event_fn)(const struct ct_event *ev, void *userdata);
 int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret);
+/* Follows the entries whose mark, masked, is one of marks[] (n = 0: none). */
+int ct_events_follow(struct ct_events *e, const uint32_t *marks, unsigned n);
 int ct_events_fd(const struct ct_events *e);
 /* Reads what is queued; -ENOBUFS: the socket overflowed and events were
  * lost (count everything again). */
