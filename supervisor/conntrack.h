@@ -43,14 +43,17 @@ int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret);
 
 /* Conntrack events (ctnetlink's update and destroy groups): fn is called
  * for each entry that changed state or went away, so a drain follows its
- * connections without counting them again. A socket filter drops, in the
- * kernel, the events of entries whose mark is not followed: none at first
- * (an active generation's connections would cost gend a wakeup for each
- * of their state changes), then the marks given to ct_events_follow.
+ * connections without counting them again. Only the entries whose mark is
+ * followed: none at first, then the marks given to ct_events_follow; a
+ * socket filter drops the others' events in the kernel, and while none is
+ * followed the socket is in neither group, so the kernel builds no event
+ * at all (an active generation's connections would cost it five or six
+ * each, and gend a wakeup for each).
  *
  * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
- * entry has events only if someone listened when it was made: subscribe
- * early (gend does when it starts), not when a drain begins. */
+ * entry has events only if someone listened when it was made: open early
+ * (gend does when it starts), not when a drain begins; the socket listens
+ * to expectations' destruction meanwhile, which is enough. */
 struct ct_event {
         uint32_t mark, id;
         int proto;

@@ -208,10 +208,11 @@ static int on_ct_events(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
-/* The events gend reads are the draining generations' alone: under a
- * load of new connections, the active generation's would wake gend for
- * each of their state changes (six or so per connection). Called when the
- * set changes, before a new drain's first dump. */
+/* Events are made and read for the draining generations alone (none at
+ * rest): under a load of new connections, the active generation's would
+ * cost the kernel a message and gend a wakeup for each of their state
+ * changes (five or six a connection). Called when the set changes, before
+ * a new drain's first dump. */
 static void events_follow(struct gend *d) {
         uint32_t marks[256];
         unsigned n = 0;
