@@ -23,8 +23,8 @@
 # is refused by PAWS and retried a second later, so paths that share a
 # server's 4-tuples spoil each other's new-connection figures.
 # BENCH_PERF=1 (and linux-perf installed): one more new-connection run of
-# direct and of gen from loopback under perf record -a, their top kernel
-# symbols into results/raw/perf-*.txt, for the diagnosis.
+# each path but the proxy under perf record -a, their top kernel symbols
+# into results/raw/perf-*.txt, for the diagnosis.
 B=${1:-build}
 export B
 . "$(dirname "$0")/../integration/lib.sh"
@@ -137,7 +137,7 @@ for m in ka nc; do
 	done
 done
 if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
-	for p in direct loopback clientns; do
+	for p in direct loopback clientns veth routed; do
 		perf record -q -a -g -o "$T/perf.$p" -- sleep "$RUN_S" 2> /dev/null &
 		pp=$!
 		${WHERE[$p]} wrk -t1 -c32 -d"${RUN_S}s" -H "Connection: close" "${URL[$p]}" > "$T/perf.$p.wrk" 2>&1
