@@ -43,12 +43,17 @@ int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret);
 
 /* Conntrack events (ctnetlink's update and destroy groups): fn is called
  * for each entry that changed state or went away, so a drain follows its
- * connections without counting them again. A socket filter drops, in the
- * kernel, the events of entries without a mark bit in mask.
+ * connections without counting them again. Only the entries whose mark is
+ * followed: none at first, then the marks given to ct_events_follow; a
+ * socket filter drops the others' events in the kernel, and while none is
+ * followed the socket is in neither group, so the kernel builds no event
+ * at all (an active generation's connections would cost it five or six
+ * each, and gend a wakeup for each).
  *
  * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
- * entry has events only if someone listened when it was made: subscribe
- * early (gend does when it starts), not when a drain begins. */
+ * entry has events only if someone listened when it was made: open early
+ * (gend does when it starts), not when a drain begins; the socket listens
+ * to expectations' destruction meanwhile, which is enough. */
 struct ct_event {
         uint32_t mark, id;
         int proto;
@@ -59,6 +64,8 @@ struct ct_event {
 struct ct_events;
 typedef void (*ct_event_fn)(const struct ct_event *ev, void *userdata);
 int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret);
+/* Follows the entries whose mark, masked, is one of marks[] (n = 0: none). */
+int ct_events_follow(struct ct_events *e, const uint32_t *marks, unsigned n);
 int ct_events_fd(const struct ct_events *e);
 /* Reads what is queued; -ENOBUFS: the socket overflowed and events were
  * lost (count everything again). */

@@ -203,6 +203,31 @@ static int on_ct_events(sd_event_source *s, int fd, uint32_t revents, void *user
         return 0;
 }
 
+/* Events are made and read for the draining generations alone (none at
+ * rest): under a load of new connections, the active generation's would
+ * cost the kernel a message and gend a wakeup for each of their state
+ * changes (five or six a connection). Called when the set changes, before
+ * a new drain's first dump. */
+static void events_follow(struct gend *d) {
+        uint32_t marks[256];
+        unsigned n = 0;
+        char why[512];
+
+        if (!d->ct_events)
+                return;
+        for (struct service *s = d->services; s; s = s->next)
+                for (struct generation *g = s->gens; g; g = g->next)
+                        if (followed(g) && g->has_block) {
+                                if (n < ELEMENTSOF(marks))
+                                        marks[n] = g->mark;
+                                n++;    /* past the filter's reach: any mark */
+                        }
+        if (ct_events_follow(d->ct_events, marks, n) < 0) {
+                snprintf(why, sizeof(why), "%s", err_msg());
+                events_failed(d, why);
+        }
+}
+
 /* From gend's start on (an entry made while nobody listened has no
  * events), for good; tried once. */
 void drain_events_open(struct gend *d) {
@@ -299,6 +324,7 @@ void drain_stop(struct generation *g) {
         idle_free(g->idle);
         g->idle = NULL;
         g->procs_since = 0;
+        events_follow(g->svc->d);
 }
 
 void drain_poke(struct generation *g) {
@@ -550,6 +576,7 @@ void drain_enter(struct generation *g) {
         if (r < 0 || drain_rearm(g) < 0)
                 log_error("%s: generation %u: cannot watch its drain: %s", p->name, g->n,
                           r < 0 ? strerror(-r) : err_msg());
+        events_follow(g->svc->d);
 }
 
 /* A forced generation is gone: gen list shows it, as retired with what

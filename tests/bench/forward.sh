@@ -11,11 +11,20 @@
 #                  forwarded)
 #   nginx proxy    nginx in front on 127.0.0.1, upstream the generation's
 #                  address (upstream keepalive 32)
-#   veth, no DNAT  (for the diagnosis only) the generation's address from
-#                  the host: the veth hop without NAT
+#   veth, no DNAT  a generation's address from the host: the same veth hop
+#                  and conntrack, without NAT (direct has neither: it is
+#                  loopback inside one netns, which no forwarding can match)
+#   routed, no DNAT
+#                  a generation's address from the client namespace: the
+#                  same hops as gen from a client netns, without NAT
+# The two no-DNAT paths go to a second, identical generation (ready, not
+# active): a server keeps TIME_WAIT for 60 s, and a SYN that lands on one
+# left by another path (same 4-tuple after masquerade, other timestamps)
+# is refused by PAWS and retried a second later, so paths that share a
+# server's 4-tuples spoil each other's new-connection figures.
 # BENCH_PERF=1 (and linux-perf installed): one more new-connection run of
-# direct and of gen from loopback under perf record -a, their top kernel
-# symbols into results/raw/perf-*.txt, for the diagnosis.
+# each path but the proxy under perf record -a, their top kernel symbols
+# into results/raw/perf-*.txt, for the diagnosis.
 B=${1:-build}
 export B
 . "$(dirname "$0")/../integration/lib.sh"
@@ -63,8 +72,12 @@ start_gend || exit 1
 G new "$SVC" > /dev/null || { cat "$REL/error.log" >&2; exit 1; }
 ADDR=$(json_field "$SVC" 1 address) GNS=$(json_field "$SVC" 1 netns)
 route_is_ours "$ADDR" "$(json_field "$SVC" 1 veth)" || exit 1
+G new "$SVC" --no-switch > /dev/null || { cat "$REL/error.log" >&2; exit 1; }
+ADDR2=$(json_field "$SVC" 2 address)
+route_is_ours "$ADDR2" "$(json_field "$SVC" 2 veth)" || exit 1
 make_client_host || exit 1
 HOST_ADDR=$CLIENT_HOST_ADDR
+ip -n "$CLIENT_NS" route add "$ADDR2/32" via "$HOST_ADDR" || exit 1
 
 mkdir -p "$NG"
 {
@@ -77,14 +90,15 @@ nginx_start "$NG" || exit 1
 
 # path -> how to run a client there, and the URL.
 declare -A WHERE=([direct]="ip netns exec $GNS" [loopback]="" [clientns]="ip netns exec $CLIENT_NS"
-	[proxy]="" [veth]="")
+	[proxy]="" [veth]="" [routed]="ip netns exec $CLIENT_NS")
 declare -A URL=([direct]="http://127.0.0.1:9501/" [loopback]="http://127.0.0.1:$PORT/"
 	[clientns]="http://$HOST_ADDR:$PORT/" [proxy]="http://127.0.0.1:$NPORT/"
-	[veth]="http://$ADDR:9501/")
+	[veth]="http://$ADDR2:9501/" [routed]="http://$ADDR2:9501/")
 declare -A NAME=([direct]="direct, in the generation's netns" [loopback]="gen DNAT, from loopback"
 	[clientns]="gen DNAT, from a client netns" [proxy]="nginx reverse proxy (upstream keepalive)"
-	[veth]="host to the generation's address (veth, no DNAT)")
-PATHS="direct loopback clientns proxy veth"
+	[veth]="host to a generation's address (veth, no DNAT)"
+	[routed]="client netns to a generation's address (routed, no DNAT)")
+PATHS="direct loopback clientns proxy veth routed"
 
 for p in $PATHS; do
 	out=$(${WHERE[$p]} curl -s -m 3 "${URL[$p]}")
@@ -108,23 +122,22 @@ wrk_run() {  # MODE(ka|nc) PATH
 
 for r in $(seq "$REPS"); do
 	for p in $PATHS; do
-		[ "$p" = veth ] && [ "$r" -gt 1 ] && continue
 		wrk_run ka "$p" && wrk_run nc "$p" || exit 1
 	done
 done
 
 for m in ka nc; do
 	what=$([ $m = ka ] && echo "keep-alive" || echo "new connection per request")
-	for p in loopback clientns direct proxy veth; do
+	for p in loopback clientns direct proxy veth routed; do
 		record "forwarding, $what: throughput" "${NAME[$p]}" "req/s" higher $(cat "$T/$m.$p.rps")
 	done
-	for p in loopback clientns direct proxy veth; do
+	for p in loopback clientns direct proxy veth routed; do
 		record "forwarding, $what: p50 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p50")
 		record "forwarding, $what: p99 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p99")
 	done
 done
 if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
-	for p in direct loopback clientns; do
+	for p in direct loopback clientns veth routed; do
 		perf record -q -a -g -o "$T/perf.$p" -- sleep "$RUN_S" 2> /dev/null &
 		pp=$!
 		${WHERE[$p]} wrk -t1 -c32 -d"${RUN_S}s" -H "Connection: close" "${URL[$p]}" > "$T/perf.$p.wrk" 2>&1
