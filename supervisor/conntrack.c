@@ -281,7 +281,7 @@ int ct_delete(struct ct *c, uint32_t mark, uint32_t mask, int proto, unsigned *r
 struct ct_events {
         struct nl_sock *sk;
         uint32_t mask;
-        bool following;                 /* in the update and destroy groups */
+        bool following;                 /* in the update group */
         ct_event_fn fn;
         void *userdata;
 };
@@ -292,8 +292,8 @@ static int on_event(struct nl_msg *msg, void *arg) {
         struct nfnl_ct *ct = NULL;
         struct ct_event ev;
 
-        if (NFNL_SUBSYS_ID(h->nlmsg_type) != NFNL_SUBSYS_CTNETLINK || nfnlmsg_ct_parse(h, &ct) < 0)
-                return NL_SKIP;         /* an expectation's */
+        if (nfnlmsg_ct_parse(h, &ct) < 0)
+                return NL_SKIP;
         ev = (struct ct_event){
                 .mark = nfnl_ct_get_mark(ct), .id = nfnl_ct_get_id(ct),
                 .proto = nfnl_ct_get_proto(ct),
@@ -337,14 +337,14 @@ static int attach_filter(int fd, uint32_t mask, const uint32_t *marks, unsigned 
         return 0;
 }
 
-/* The socket joins the expectation-destroy group for good: with
+/* The socket joins the destroy group for good: with
  * net.netfilter.nf_conntrack_events = 2 the kernel gives an entry an event
- * cache when any ctnetlink group has a listener as it is made, and builds
- * an event only for the groups that have one; expectations (FTP and such
- * helpers) are rare. So every entry can be followed later, by joining the
- * update and destroy groups, and until then no entry's state change costs
- * the kernel a message (it built one for each of an active generation's
- * connections' five or six: 9% of the CPU under new connections). */
+ * cache only while a socket is in one of the conntrack groups (new,
+ * update, destroy: the expectation groups do not count, nfnetlink_bind)
+ * as it is made, so every entry can be followed later. The filter drops
+ * every destroy event in the kernel until a drain follows a mark, and the
+ * update group, five or six events per connection (9% of the CPU under new
+ * connections), is joined only while a drain follows one. */
 int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_events **ret) {
         struct ct_events *e = calloc(1, sizeof(*e));
         int r;
@@ -359,11 +359,11 @@ int ct_events_open(uint32_t mask, ct_event_fn fn, void *userdata, struct ct_even
         nl_socket_disable_seq_check(e->sk);
         nl_socket_modify_cb(e->sk, NL_CB_VALID, NL_CB_CUSTOM, on_event, e);
         if ((r = nfnl_connect(e->sk)) < 0 ||
-            (r = nl_socket_add_memberships(e->sk, NFNLGRP_CONNTRACK_EXP_DESTROY, 0)) < 0 ||
+            (r = nl_socket_add_memberships(e->sk, NFNLGRP_CONNTRACK_DESTROY, 0)) < 0 ||
             (r = nl_socket_set_nonblocking(e->sk)) < 0 ||
             (r = nl_socket_set_buffer_size(e->sk, 1 << 20, 0)) < 0) {
                 ct_events_close(e);
-                return err_setx(EIO, "conntrack events (NFNLGRP_CONNTRACK_EXP_DESTROY): %s",
+                return err_setx(EIO, "conntrack events (NFNLGRP_CONNTRACK_DESTROY): %s",
                                 nl_geterror(r));
         }
         if ((r = attach_filter(nl_socket_get_fd(e->sk), mask, NULL, 0)) < 0) {
@@ -381,13 +381,11 @@ int ct_events_follow(struct ct_events *e, const uint32_t *marks, unsigned n) {
         if ((r = attach_filter(nl_socket_get_fd(e->sk), e->mask, marks, n)) < 0)
                 return r;
         if (n > 0 && !e->following)
-                r = nl_socket_add_memberships(e->sk, NFNLGRP_CONNTRACK_UPDATE,
-                                              NFNLGRP_CONNTRACK_DESTROY, 0);
+                r = nl_socket_add_memberships(e->sk, NFNLGRP_CONNTRACK_UPDATE, 0);
         else if (n == 0 && e->following)
-                r = nl_socket_drop_memberships(e->sk, NFNLGRP_CONNTRACK_UPDATE,
-                                               NFNLGRP_CONNTRACK_DESTROY, 0);
+                r = nl_socket_drop_memberships(e->sk, NFNLGRP_CONNTRACK_UPDATE, 0);
         if (r < 0)
-                return err_setx(EIO, "conntrack events (NFNLGRP_CONNTRACK_UPDATE, _DESTROY): %s",
+                return err_setx(EIO, "conntrack events (NFNLGRP_CONNTRACK_UPDATE): %s",
                                 nl_geterror(r));
         e->following = n > 0;
         return 0;

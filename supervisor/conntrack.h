@@ -46,14 +46,13 @@ int ct_live_ids(struct ct *c, uint32_t mark, uint32_t mask, struct ct_ids *ret);
  * connections without counting them again. Only the entries whose mark is
  * followed: none at first, then the marks given to ct_events_follow; a
  * socket filter drops the others' events in the kernel, and while none is
- * followed the socket is in neither group, so the kernel builds no event
- * at all (an active generation's connections would cost it five or six
- * each, and gend a wakeup for each).
+ * followed the socket is in the destroy group alone (an active
+ * generation's connections would cost the kernel five or six update
+ * events each, and gend a wakeup for each).
  *
  * With net.netfilter.nf_conntrack_events = 2 (the kernel's default) an
- * entry has events only if someone listened when it was made: open early
- * (gend does when it starts), not when a drain begins; the socket listens
- * to expectations' destruction meanwhile, which is enough. */
+ * entry has events only if a socket was in a conntrack group when it was
+ * made: open early (gend does when it starts), not when a drain begins. */
 struct ct_event {
         uint32_t mark, id;
         int proto;
