@@ -79,6 +79,19 @@ size_t strv_length(char *const *v) {
         return n;
 }
 
+int grow_array(void **v, unsigned n, unsigned *cap, size_t size, unsigned first) {
+        unsigned c = *cap ? *cap * 2 : first;
+        void *nv;
+
+        if (n < *cap)
+                return 0;
+        if (!(nv = realloc(*v, (size_t)c * size)))
+                return -ENOMEM;
+        *v = nv;
+        *cap = c;
+        return 0;
+}
+
 int strv_push(char ***v, char *s) {
         size_t n = strv_length(*v);
         char **nv;

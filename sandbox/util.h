@@ -48,6 +48,10 @@ const char *err_msg(void);
 
 size_t strv_length(char *const *v);
 int strv_push(char ***v, char *s);           /* takes s */
+/* Room for one more element in a growing array v of n used and cap
+ * allocated: doubles it (from first) when full; -ENOMEM. */
+int grow_array(void **v, unsigned n, unsigned *cap, size_t size, unsigned first);
+#define GROW(v, n, cap, first) grow_array((void **)&(v), (n), &(cap), sizeof(*(v)), (first))
 
 int read_file(const char *path, char **ret, size_t *ret_len);
 int write_file(const char *path, const char *s);               /* existing file */

@@ -75,16 +75,10 @@ static int on_entry(struct nl_msg *msg, void *arg) {
         if ((mark & w->mask) == w->mark) {
                 if (w->collect) {
                         if (!w->proto || nfnl_ct_get_proto(ct) == w->proto) {
-                                if (w->n_found == w->cap_found) {
-                                        unsigned cap = w->cap_found ? w->cap_found * 2 : 64;
-                                        struct nfnl_ct **nf = realloc(w->found, cap * sizeof(*nf));
-                                        if (!nf) {
-                                                w->nomem = true;
-                                                nfnl_ct_put(ct);
-                                                return NL_STOP;
-                                        }
-                                        w->found = nf;
-                                        w->cap_found = cap;
+                                if (GROW(w->found, w->n_found, w->cap_found, 64) < 0) {
+                                        w->nomem = true;
+                                        nfnl_ct_put(ct);
+                                        return NL_STOP;
                                 }
                                 w->found[w->n_found++] = ct;
                                 ct = NULL;
@@ -179,14 +173,8 @@ int ct_ids_add(struct ct_ids *s, uint32_t id) {
 
         if (i < s->n && s->v[i] == id)
                 return 0;
-        if (s->n == s->cap) {
-                unsigned cap = s->cap ? s->cap * 2 : 16;
-                uint32_t *v = realloc(s->v, cap * sizeof(*v));
-                if (!v)
-                        return err_set(ENOMEM, "connection set");
-                s->v = v;
-                s->cap = cap;
-        }
+        if (GROW(s->v, s->n, s->cap, 16) < 0)
+                return err_set(ENOMEM, "connection set");
         memmove(s->v + i + 1, s->v + i, (s->n - i) * sizeof(*s->v));
         s->v[i] = id;
         s->n++;

@@ -1,11 +1,11 @@
 #include "cut.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <time.h>
 
+#include "../sandbox/cgroup.h"
 #include "../sandbox/naming.h"
 #include "conntrack.h"
 #include "gend.h"
@@ -41,48 +41,21 @@ struct pid_start {
         uint64_t start;
 };
 
-/* Every process of the cgroup subtree, with its start time. */
-static int list_pids(const char *cg, struct pid_start **v, unsigned *n, unsigned *cap) {
-        _cleanup_free_ char *path = NULL, *txt = NULL;
-        struct dirent *de;
-        DIR *d;
-        int r;
+struct pid_list {
+        struct pid_start *v;
+        unsigned n, cap;
+};
 
-        if (asprintf(&path, "%s/cgroup.procs", cg) < 0)
-                return err_set(ENOMEM, "listing %s", cg);
-        if ((r = read_file(path, &txt, NULL)) < 0)
-                return r;
-        for (char *p = txt, *end; *p; p = end + (*end == '\n')) {
-                long pid = strtol(p, &end, 10);
-                if (end == p)
-                        break;
-                if (*n == *cap) {
-                        unsigned c2 = *cap ? *cap * 2 : 64;
-                        struct pid_start *nv = realloc(*v, c2 * sizeof(**v));
-                        if (!nv)
-                                return err_set(ENOMEM, "listing %s", cg);
-                        *v = nv;
-                        *cap = c2;
-                }
-                (*v)[*n] = (struct pid_start){ .pid = (int)pid };
-                if (proc_start_time((pid_t)pid, &(*v)[*n].start) < 0)
-                        (*v)[*n].start = UINT64_MAX;    /* gone meanwhile: newest */
-                (*n)++;
-        }
-        if (!(d = opendir(cg)))
-                return err_set(errno, "opendir(%s)", cg);
-        r = 0;
-        while (r >= 0 && (de = readdir(d))) {
-                _cleanup_free_ char *sub = NULL;
-                if (de->d_type != DT_DIR || de->d_name[0] == '.')
-                        continue;
-                if (asprintf(&sub, "%s/%s", cg, de->d_name) < 0)
-                        r = err_set(ENOMEM, "listing %s", cg);
-                else
-                        r = list_pids(sub, v, n, cap);
-        }
-        closedir(d);
-        return r;
+static int add_pid(pid_t pid, void *userdata) {
+        struct pid_list *l = userdata;
+
+        if (GROW(l->v, l->n, l->cap, 64) < 0)
+                return err_set(ENOMEM, "listing processes");
+        l->v[l->n] = (struct pid_start){ .pid = (int)pid };
+        if (proc_start_time(pid, &l->v[l->n].start) < 0)
+                l->v[l->n].start = UINT64_MAX;  /* gone meanwhile: newest */
+        l->n++;
+        return 0;
 }
 
 static int newest_first(const void *a, const void *b) {
@@ -121,14 +94,22 @@ static char *cmdline_of(int pid) {
         return strdup("(exited)");
 }
 
+/* The processes above the quiet level (the newest), but for the idle
+ * probe's. */
 static void collect_procs(struct generation *g, struct drain_cut *c) {
+        struct pid_list l = {};
         _cleanup_free_ struct pid_start *v = NULL;
-        unsigned n = 0, cap = 0;
+        unsigned n;
+        int r;
 
-        if (!g->cgroup || list_pids(g->cgroup, &v, &n, &cap) < 0) {
-                if (g->cgroup)
-                        log_warn("%s: generation %u: listing what the drain cuts: %s",
-                                 g->svc->name, g->n, err_msg());
+        if (!g->cgroup)
+                return;
+        r = cg_walk_pids(g->cgroup, IDLE_CGROUP, add_pid, &l);
+        v = l.v;
+        n = l.n;
+        if (r < 0) {
+                log_warn("%s: generation %u: listing what the drain cuts: %s", g->svc->name,
+                         g->n, err_msg());
                 return;
         }
         c->procs = n;

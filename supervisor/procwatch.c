@@ -75,14 +75,8 @@ struct pids {
 static int add_pid(pid_t pid, void *userdata) {
         struct pids *p = userdata;
 
-        if (p->n == p->cap) {
-                unsigned cap = p->cap ? p->cap * 2 : 64;
-                pid_t *v = realloc(p->v, cap * sizeof(*v));
-                if (!v)
-                        return err_set(ENOMEM, "process watch");
-                p->v = v;
-                p->cap = cap;
-        }
+        if (GROW(p->v, p->n, p->cap, 64) < 0)
+                return err_set(ENOMEM, "process watch");
         p->v[p->n++] = pid;
         return 0;
 }
