@@ -42,21 +42,10 @@ test_cleanup() { nginx_stop "$NG"; }
 nginx_release() {  # DIR GENERATION-TEXT
 	mkdir -p "$1/html" "$1/tmp"
 	echo "$2" > "$1/html/index.html"
-	cat > "$1/nginx.conf" <<EOF
-daemon off;
-user root;
-worker_processes 1;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $1/tmp/body;
-	proxy_temp_path $1/tmp/proxy;
-	fastcgi_temp_path $1/tmp/fastcgi;
-	uwsgi_temp_path $1/tmp/uwsgi;
-	scgi_temp_path $1/tmp/scgi;
-	keepalive_requests 1000000;
+	{
+		printf 'daemon off;\nuser root;\n'
+		nginx_conf_head "$1"
+		cat <<EOF
 	server {
 		listen 9501;
 		location = /health { return 200 "ok\n"; }
@@ -64,6 +53,7 @@ http {
 	}
 }
 EOF
+	} > "$1/nginx.conf"
 }
 
 nginx_release "$REL" "generation 1"
