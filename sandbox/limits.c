@@ -245,13 +245,24 @@ int limits_create(const struct limits_host *h, const struct policy *p, const cha
                 ret->v1_dir[c] = dir;
                 if ((r = mkdir_p(dir, 0755)) < 0 || (r = apply(c, LIM_V1, dir, p)) < 0)
                         return r;
-                char procs[PATH_MAX];
-                snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-                ret_join[c] = open(procs, O_WRONLY | O_CLOEXEC);
-                if (ret_join[c] < 0)
-                        return err_set(errno, "open(%s)", procs);
+                if ((ret_join[c] = limits_open_join(dir)) < 0)
+                        return ret_join[c];
         }
         return 0;
+}
+
+/* "tasks", not "cgroup.procs": a process that moves itself whole
+ * (cgroup.procs) takes the kernel's threadgroup lock for writing, which
+ * waits for an RCU grace period (7 to 20 ms); a thread that moves itself
+ * (tasks, "0") does not. Who writes is a child just cloned, with one
+ * thread, so the whole process moves. */
+int limits_open_join(const char *v1_dir) {
+        char path[PATH_MAX];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/tasks", v1_dir);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        return fd < 0 ? err_set(errno, "open(%s)", path) : fd;
 }
 
 int limits_destroy(struct gen_limits *l) {
