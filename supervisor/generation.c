@@ -243,7 +243,7 @@ static int take_number(struct service *s, unsigned *ret) {
         if (s->next_gen >= UINT32_MAX)
                 return err_setx(EOVERFLOW, "%s has used every generation number", s->name);
         snprintf(buf, sizeof(buf), "%u\n", s->next_gen + 1);
-        if ((r = write_file_atomic(path, buf, 0644)) < 0)
+        if ((r = write_file_atomic(path, buf, 0644, true)) < 0)
                 return r;
         *ret = s->next_gen++;
         return 0;
