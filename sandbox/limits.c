@@ -213,6 +213,12 @@ static int apply(enum lim_ctl c, enum lim_where w, const char *dir, const struct
         }
 }
 
+static char *v1_dir_name(const struct limits_host *h, enum lim_ctl c, const char *svc,
+                         unsigned gen) {
+        char *dir;
+        return asprintf(&dir, "%s/%s/%u", h->v1_base[c], svc, gen) < 0 ? NULL : dir;
+}
+
 int limits_create(const struct limits_host *h, const struct policy *p, const char *svc,
                   unsigned gen, const char *v2_dir, struct gen_limits *ret, int ret_join[_LIM_MAX]) {
         const bool asked[_LIM_MAX] = { p->memory_max, p->pids_max, p->cpu_milli };
@@ -240,18 +246,42 @@ int limits_create(const struct limits_host *h, const struct policy *p, const cha
                                 return r;
                         continue;
                 }
-                if (asprintf(&dir, "%s/%s/%u", h->v1_base[c], svc, gen) < 0)
+                if (!(dir = v1_dir_name(h, c, svc, gen)))
                         return err_set(ENOMEM, "limits");
                 ret->v1_dir[c] = dir;
                 if ((r = mkdir_p(dir, 0755)) < 0 || (r = apply(c, LIM_V1, dir, p)) < 0)
                         return r;
-                char procs[PATH_MAX];
-                snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
-                ret_join[c] = open(procs, O_WRONLY | O_CLOEXEC);
-                if (ret_join[c] < 0)
-                        return err_set(errno, "open(%s)", procs);
+                if ((ret_join[c] = limits_open_join(dir)) < 0)
+                        return ret_join[c];
         }
         return 0;
+}
+
+/* "tasks", not "cgroup.procs": a process that moves itself whole
+ * (cgroup.procs) takes the kernel's threadgroup lock for writing, which
+ * waits for an RCU grace period (7 to 20 ms); a thread that moves itself
+ * (tasks, "0") does not. Who writes is a child just cloned, with one
+ * thread, so the whole process moves. */
+int limits_open_join(const char *v1_dir) {
+        char path[PATH_MAX];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/tasks", v1_dir);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        return fd < 0 ? err_set(errno, "open(%s)", path) : fd;
+}
+
+void limits_claim(const struct limits_host *h, const char *svc, unsigned gen,
+                  struct gen_limits *l) {
+        for (int c = 0; c < _LIM_MAX; c++) {
+                char *dir;
+                if (h->where[c] != LIM_V1 || l->v1_dir[c] || !(dir = v1_dir_name(h, c, svc, gen)))
+                        continue;
+                if (access(dir, F_OK) == 0)
+                        l->v1_dir[c] = dir;
+                else
+                        free(dir);
+        }
 }
 
 int limits_destroy(struct gen_limits *l) {

@@ -37,10 +37,16 @@ int limits_check(const struct limits_host *h, const struct policy *p);
 int limits_setup(const char *v2_base, struct limits_host *ret);
 void limits_host_done(struct limits_host *h);
 /* Before the process starts: the service directory's delegation, the v1
- * directories, the values. ret_join gets open cgroup.procs fds of the v1
- * directories, for the child to join (-1 where none). */
+ * directories, the values. ret_join gets fds of the v1 directories from
+ * limits_open_join, for the child to join (-1 where none). */
 int limits_create(const struct limits_host *h, const struct policy *p, const char *svc,
                   unsigned gen, const char *v2_dir, struct gen_limits *ret, int ret_join[_LIM_MAX]);
+/* An fd a new single-threaded child joins v1_dir with: it writes "0". */
+int limits_open_join(const char *v1_dir);
+/* The v1 directories of generation GEN of SVC that l does not name yet
+ * but exist: made by a gend that died before it recorded them. */
+void limits_claim(const struct limits_host *h, const char *svc, unsigned gen,
+                  struct gen_limits *l);
 int limits_destroy(struct gen_limits *l);       /* idempotent */
 /* Memory only: the cgroups stay (gend exits, its generations run on). */
 void limits_release(struct gen_limits *l);

@@ -56,7 +56,8 @@ _Noreturn static void child_fail(int pipe_fd) {
 }
 
 static int join_v1(const struct spawn_opts *o) {
-        /* v1 limit cgroups first: every process it forks is counted there. */
+        /* v1 limit cgroups first: every process it forks is counted there
+         * (limits_open_join: it moves itself as a thread, it has one). */
         for (unsigned i = 0; i < o->n_join; i++)
                 if (o->join_fds[i] >= 0 && write(o->join_fds[i], "0", 1) != 1)
                         return err_set(errno, "join cgroup v1 limit group");

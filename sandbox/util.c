@@ -152,7 +152,7 @@ int write_file(const char *path, const char *s) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const char *s, mode_t mode) {
+int write_file_atomic(const char *path, const char *s, mode_t mode, bool durable) {
         _cleanup_free_ char *tmp = NULL;
         size_t len = strlen(s);
         int fd;
@@ -162,7 +162,7 @@ int write_file_atomic(const char *path, const char *s, mode_t mode) {
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return err_set(errno, "open(%s)", tmp);
-        if (write(fd, s, len) != (ssize_t)len || fsync(fd) < 0) {
+        if (write(fd, s, len) != (ssize_t)len || (durable && fsync(fd) < 0)) {
                 int e = errno ? errno : EIO;
                 close(fd);
                 unlink(tmp);

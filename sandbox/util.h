@@ -55,7 +55,11 @@ int grow_array(void **v, unsigned n, unsigned *cap, size_t size, unsigned first)
 
 int read_file(const char *path, char **ret, size_t *ret_len);
 int write_file(const char *path, const char *s);               /* existing file */
-int write_file_atomic(const char *path, const char *s, mode_t mode);
+/* Written to PATH.tmp.PID, then renamed: every process sees the old text or
+ * the new one, whenever the writer dies. durable: fsync'd before the
+ * rename too, for what must outlive the boot (below /var/lib); what lives
+ * in /run dies with the boot, and there the fsync is only a wait. */
+int write_file_atomic(const char *path, const char *s, mode_t mode, bool durable);
 int mkdir_p(const char *path, mode_t mode);
 
 uint64_t now_usec(int clock);

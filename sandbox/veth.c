@@ -5,6 +5,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <netlink/cache.h>
 #include <stdio.h>
@@ -41,28 +42,36 @@ static int route_socket(struct nl_sock **ret) {
         return 0;
 }
 
-static int link_up(struct nl_sock *sk, const char *name, int *ret_ifindex) {
-        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL, *change = NULL;
-        int r = rtnl_link_get_kernel(sk, 0, name, &link);
+static void nlmsg_freep(struct nl_msg **m) { if (*m) nlmsg_free(*m); }
+static void rtnl_neigh_putp(struct rtnl_neigh **n) { if (*n) rtnl_neigh_put(*n); }
 
-        if (r < 0)
-                return nl_fail(r, "rtnl_link_get_kernel", name);
-        change = rtnl_link_alloc();
-        if (!change)
-                return err_set(ENOMEM, "rtnl_link_alloc");
-        rtnl_link_set_flags(change, IFF_UP);
-        r = rtnl_link_change(sk, link, change, 0);
-        if (r < 0)
-                return nl_fail(r, "rtnl_link_change(up)", name);
-        if (ret_ifindex)
-                *ret_ifindex = rtnl_link_get_ifindex(link);
+static int ifindex_of(const char *name, int *ret) {
+        unsigned i = if_nametoindex(name);
+
+        if (i == 0)
+                return err_set(errno, "if_nametoindex(%s)", name);
+        *ret = (int)i;
         return 0;
+}
+
+/* IFF_UP and nothing else (ifi_change names the flag): one message, the
+ * link is not asked for first. */
+static int link_up(struct nl_sock *sk, int ifindex, const char *name) {
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex,
+                                 .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+        _cleanup_(nlmsg_freep) struct nl_msg *msg = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+        int r;
+
+        if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0)
+                return err_set(ENOMEM, "nlmsg_alloc_simple");
+        r = nl_send_sync(sk, TAKE_PTR(msg));
+        return r < 0 ? nl_fail(r, "RTM_NEWLINK(up)", name) : 0;
 }
 
 /* Up is not yet running: the kernel activates a link's queue later, from
  * its link watch (delayed when rtnl is busy), and until then drops what is
- * sent, ARP included; a probe would then meet "no route to host". Waits,
- * bounded, until the link is operationally up. */
+ * sent; a probe would then meet "no route to host". Waits, bounded, until
+ * the link is operationally up. */
 #define RUNNING_WAIT_MS 2000
 #define OPER_UP 6               /* IF_OPER_UP of <linux/if.h>, which clashes with <net/if.h> */
 static int link_wait_running(struct nl_sock *sk, const char *name) {
@@ -82,11 +91,16 @@ static int link_wait_running(struct nl_sock *sk, const char *name) {
         }
 }
 
+static const char *ip4(uint32_t ip, char buf[16]) {
+        uint32_t be = htonl(ip);
+        return inet_ntop(AF_INET, &be, buf, 16);
+}
+
 static int addr_add(struct nl_sock *sk, int ifindex, const char *ifname, uint32_t ip) {
         _cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();
         _cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
         uint32_t be = htonl(ip);
-        char obj[64];
+        char obj[64], s[16];
         int r;
 
         if (!a || !(local = nl_addr_build(AF_INET, &be, 4)))
@@ -96,9 +110,42 @@ static int addr_add(struct nl_sock *sk, int ifindex, const char *ifname, uint32_
         rtnl_addr_set_local(a, local);
         r = rtnl_addr_add(sk, a, 0);
         if (r < 0) {
-                char s[16];
-                snprintf(obj, sizeof(obj), "%s/30 on %s", inet_ntop(AF_INET, &be, s, 16), ifname);
+                snprintf(obj, sizeof(obj), "%s/30 on %s", ip4(ip, s), ifname);
                 return nl_fail(r, "rtnl_addr_add", obj);
+        }
+        return 0;
+}
+
+/* A link's MAC, made from its IPv4 address (unique on this host, as the
+ * address is): locally administered, unicast, 02:67 and the address. Both
+ * ends' are known before the pair exists. */
+static struct nl_addr *mac_of(uint32_t ip) {
+        uint8_t mac[6] = { 0x02, 0x67, ip >> 24, ip >> 16, ip >> 8, ip };
+        return nl_addr_build(AF_LLC, mac, sizeof(mac));
+}
+
+/* The other end's MAC for ip on this link, permanent: no ARP across the
+ * pair, and no entry in the kernel's neighbour table, which is one for
+ * all namespaces and refuses entries past gc_thresh3 (1024 by default),
+ * since permanent ones do not count against it. */
+static int neigh_add(struct nl_sock *sk, int ifindex, const char *ifname, uint32_t ip) {
+        _cleanup_(rtnl_neigh_putp) struct rtnl_neigh *n = rtnl_neigh_alloc();
+        _cleanup_(nl_addr_putp) struct nl_addr *dst = NULL, *mac = mac_of(ip);
+        uint32_t be = htonl(ip);
+        char obj[64], s[16];
+        int r;
+
+        if (!n || !mac || !(dst = nl_addr_build(AF_INET, &be, 4)))
+                return err_set(ENOMEM, "rtnl_neigh_alloc");
+        rtnl_neigh_set_family(n, AF_INET);
+        rtnl_neigh_set_ifindex(n, ifindex);
+        rtnl_neigh_set_dst(n, dst);
+        rtnl_neigh_set_lladdr(n, mac);
+        rtnl_neigh_set_state(n, NUD_PERMANENT);
+        r = rtnl_neigh_add(sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+        if (r < 0) {
+                snprintf(obj, sizeof(obj), "%s on %s", ip4(ip, s), ifname);
+                return nl_fail(r, "rtnl_neigh_add(permanent)", obj);
         }
         return 0;
 }
@@ -133,11 +180,14 @@ struct inside_args {
 static int configure_inside(void *arg) {
         struct inside_args *a = arg;
         _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
-        int r, ifindex;
+        int r, lo = 0, ifindex = 0;
 
-        if ((r = route_socket(&sk)) < 0 || (r = link_up(sk, "lo", NULL)) < 0 ||
-            (r = addr_add(sk, if_nametoindex(GEN_IF), GEN_IF, a->gen_addr)) < 0 ||
-            (r = link_up(sk, GEN_IF, &ifindex)) < 0 || (r = default_route(sk, ifindex, a->host_addr)) < 0)
+        if ((r = route_socket(&sk)) < 0 || (r = ifindex_of("lo", &lo)) < 0 ||
+            (r = link_up(sk, lo, "lo")) < 0 || (r = ifindex_of(GEN_IF, &ifindex)) < 0 ||
+            (r = link_up(sk, ifindex, GEN_IF)) < 0 ||
+            (r = addr_add(sk, ifindex, GEN_IF, a->gen_addr)) < 0 ||
+            (r = neigh_add(sk, ifindex, GEN_IF, a->host_addr)) < 0 ||
+            (r = default_route(sk, ifindex, a->host_addr)) < 0)
                 return r;
         return link_wait_running(sk, GEN_IF);
 }
@@ -148,31 +198,46 @@ static int host_sysctl(const char *ifname, const char *key, const char *value) {
         return write_file(path, value);
 }
 
-int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr) {
-        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
-        _cleanup_(rtnl_veth_releasep) struct rtnl_link *link = NULL;
-        struct inside_args in = { host_addr, gen_addr };
+/* The host end up from the start (IFF_MULTICAST, a veth's default, is
+ * named too, should ifi_change be 0, which the kernel reads as "every
+ * flag"). The peer cannot be: the kernel opens it before it knows its
+ * own peer (ENOTCONN); it goes up from inside. */
+static int pair_add(struct nl_sock *sk, const char *host_if, int netns_fd, uint32_t host_addr,
+                    uint32_t gen_addr) {
+        _cleanup_(rtnl_veth_releasep) struct rtnl_link *link = rtnl_link_veth_alloc();
+        _cleanup_(nl_addr_putp) struct nl_addr *host_mac = mac_of(host_addr),
+                                               *gen_mac = mac_of(gen_addr);
         struct rtnl_link *peer;
-        int r, ifindex;
+        int r;
 
-        if ((r = route_socket(&sk)) < 0)
-                return r;
-        link = rtnl_link_veth_alloc();
-        if (!link)
+        if (!link || !host_mac || !gen_mac)
                 return err_set(ENOMEM, "rtnl_link_veth_alloc");
         rtnl_link_set_name(link, host_if);
+        rtnl_link_set_addr(link, host_mac);
+        rtnl_link_set_flags(link, IFF_UP | IFF_MULTICAST);
         peer = rtnl_link_veth_get_peer(link);   /* a reference of its own */
         rtnl_link_set_name(peer, GEN_IF);
+        rtnl_link_set_addr(peer, gen_mac);
         rtnl_link_set_ns_fd(peer, netns_fd);
         rtnl_link_put(peer);
         r = rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL);
-        if (r < 0)
-                return nl_fail(r, "rtnl_link_add(veth)", host_if);
+        return r < 0 ? nl_fail(r, "rtnl_link_add(veth)", host_if) : 0;
+}
+
+int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr) {
+        _cleanup_(nl_sock_freep) struct nl_sock *sk = NULL;
+        struct inside_args in = { host_addr, gen_addr };
+        int r, ifindex = 0;
+
+        if ((r = route_socket(&sk)) < 0 ||
+            (r = pair_add(sk, host_if, netns_fd, host_addr, gen_addr)) < 0)
+                return r;
         /* route_localnet on this link alone lets host clients on 127.0.0.1
          * reach the generation (DNAT + masquerade); the link goes with it. */
         if ((r = host_sysctl(host_if, "route_localnet", "1")) < 0 ||
-            (r = addr_add(sk, if_nametoindex(host_if), host_if, host_addr)) < 0 ||
-            (r = link_up(sk, host_if, &ifindex)) < 0 ||
+            (r = ifindex_of(host_if, &ifindex)) < 0 ||
+            (r = addr_add(sk, ifindex, host_if, host_addr)) < 0 ||
+            (r = neigh_add(sk, ifindex, host_if, gen_addr)) < 0 ||
             (r = netns_run_in(netns_fd, configure_inside, &in)) < 0 ||
             (r = link_wait_running(sk, host_if)) < 0) {
                 veth_destroy(host_if);

@@ -1,6 +1,10 @@
 /* A generation's link to the host: a veth pair made with libnl-route, the
  * host side HOST_IF with host_addr/30, the inside "eth0" with gen_addr/30,
- * loopback up and a default route via the host side. */
+ * loopback up and a default route via the host side. Each end's MAC is
+ * made from its address, and each knows the other's as a permanent
+ * neighbour entry (no ARP; no room taken in the kernel's neighbour table,
+ * one for all namespaces, which refuses entries past gc_thresh3). Both
+ * ends are running when veth_create returns. */
 #pragma once
 
 #include <stdint.h>

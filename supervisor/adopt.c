@@ -33,8 +33,9 @@ static int orphan_policy(const char *name, const struct port_map *ports, unsigne
 }
 
 /* A generation gend died while making: an object it made may not be in
- * the record yet. Its names come from (service, number), and a number is
- * never used twice, so an object of that name is its. */
+ * the record yet (gen_create records them together, before the process
+ * starts). Its names come from (service, number), and a number is never
+ * used twice, so an object of that name is its. */
 static void claim_unrecorded(struct gend *d, const char *name, struct generation *g) {
         _cleanup_free_ char *cg = NULL, *ns = NULL, *path = NULL;
         char veth[IFNAME_MAX];
@@ -52,6 +53,7 @@ static void claim_unrecorded(struct gend *d, const char *name, struct generation
                         g->has_veth = true;
                 }
         }
+        limits_claim(&d->limits, name, g->n, &g->limits);
 }
 
 static bool same_process(struct generation *g) {

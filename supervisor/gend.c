@@ -125,6 +125,20 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
+/* sd-event keeps one inotify instance while any of its sources watches
+ * something (a draining generation's cgroup.events, a limited one's) and
+ * closes it when the last one goes; closing an inotify instance waits for
+ * an SRCU grace period (4 to 25 ms) with the loop stopped, which a switch
+ * paid whenever the generation it made active was the last one draining.
+ * gend's run directory, watched while gend runs, keeps the instance. */
+static int on_run_dir_gone(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        struct gend *d = userdata;
+        (void)s, (void)ev;
+        log_error("%s was removed or moved: generation records and the control socket are gone "
+                  "with it", d->run_dir);
+        return 0;
+}
+
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct gend *d = userdata;
         unsigned svcs, live = gend_live_count(d, &svcs);
@@ -157,7 +171,7 @@ static int enable_forwarding(struct gend *d) {
                 return 0;
         if (asprintf(&rec, "%s/ip_forward.before", d->run_dir) < 0)
                 return err_set(ENOMEM, "ip_forward");
-        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644)) < 0)
+        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644, false)) < 0)
                 return r;
         if ((r = write_file("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
                 return r;
@@ -276,6 +290,11 @@ static int setup(struct gend *d) {
             (r = sd_event_add_signal(d->event, NULL, SIGINT, on_exit_signal, d)) < 0 ||
             (r = sd_event_add_signal(d->event, NULL, SIGHUP, on_hup, d)) < 0)
                 return err_setx(-r, "sd-event setup: %s", strerror(-r));
+        r = sd_event_add_inotify(d->event, NULL, d->run_dir, IN_DELETE_SELF | IN_MOVE_SELF,
+                                 on_run_dir_gone, d);
+        if (r < 0)
+                log_warn("inotify(%s): %s; a switch may stall for a few ms when the last "
+                         "draining generation stops draining", d->run_dir, strerror(-r));
         if ((r = fwd_new(d->event, &d->fwd)) < 0)
                 return r;
         if ((r = ct_open(&d->ct)) < 0)

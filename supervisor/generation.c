@@ -244,7 +244,7 @@ static int take_number(struct service *s, unsigned *ret) {
         if (s->next_gen >= UINT32_MAX)
                 return err_setx(EOVERFLOW, "%s has used every generation number", s->name);
         snprintf(buf, sizeof(buf), "%u\n", s->next_gen + 1);
-        if ((r = write_file_atomic(path, buf, 0644)) < 0)
+        if ((r = write_file_atomic(path, buf, 0644, true)) < 0)
                 return r;
         *ret = s->next_gen++;
         return 0;
@@ -333,7 +333,11 @@ static int gen_plan(struct generation *g, const char *dir) {
 
 /* The kernel objects and the process. Each object is recorded once made,
  * never before: the teardown removes what this generation made, and not
- * an object of the same name it failed to make (EEXIST). */
+ * an object of the same name it failed to make (EEXIST). The record that
+ * names the generation is written first (gen_plan); the objects are
+ * recorded together once made, before the process starts, and the process
+ * once started: a gend that dies in between leaves objects its successor
+ * claims by name (adopt.c). */
 static int gen_create(struct generation *g, const char *dir) {
         struct gend *d = g->svc->d;
         const struct policy *p = g->policy;
@@ -356,16 +360,13 @@ static int gen_create(struct generation *g, const char *dir) {
         if ((r = cg_create(cg)) < 0)
                 goto out;
         g->cgroup = TAKE_PTR(cg);
-        save(g);
         if ((r = cg_open(g->cgroup)) < 0)
                 goto out;
         cg_fd = r;
         r = limits_create(&d->limits, p, p->name, g->n, g->cgroup, &g->limits, join);
-        save(g);
         if (r < 0 || (r = netns_create(ns, &netns_fd)) < 0)
                 goto out;
         g->netns = TAKE_PTR(ns);
-        save(g);
         veth_host_name(p->name, g->n, g->veth);
         if ((r = veth_create(g->veth, netns_fd, g->host_addr, g->addr)) < 0)
                 goto out;

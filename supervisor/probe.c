@@ -29,7 +29,7 @@ struct probe {
         /* exec probes */
         const struct probe_target *target;
         int cgroup_fd, log_fd;
-        int join[_LIM_MAX];             /* v1 limit cgroups' cgroup.procs */
+        int join[_LIM_MAX];             /* v1 limit cgroups, limits_open_join */
         pid_t pid;
         char reply[256];
         size_t reply_len;
@@ -275,14 +275,10 @@ static int open_exec(struct probe *p) {
                 return r;
         p->cgroup_fd = r;
         for (int c = 0; c < _LIM_MAX; c++) {
-                _cleanup_free_ char *procs = NULL;
                 if (!t->limits->v1_dir[c])
                         continue;
-                if (asprintf(&procs, "%s/cgroup.procs", t->limits->v1_dir[c]) < 0)
-                        return err_set(ENOMEM, "probe");
-                p->join[c] = open(procs, O_WRONLY | O_CLOEXEC);
-                if (p->join[c] < 0)
-                        return err_set(errno, "open(%s)", procs);
+                if ((p->join[c] = limits_open_join(t->limits->v1_dir[c])) < 0)
+                        return p->join[c];
         }
         p->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
         if (p->log_fd < 0)

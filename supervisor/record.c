@@ -1,8 +1,10 @@
 /* A generation's record: what a restarted gend needs to take it back.
  * One JSON file per generation, <run_dir>/generations/<svc>/<n>.json,
- * written atomically (write, fsync, rename) at every state change and
- * as each kernel object is made, so no object exists that no record
- * names. /run is the right place: the objects die with the boot too. */
+ * written atomically (write, rename) at every state change and as kernel
+ * objects are made, so no object exists that no record names (one made
+ * since the last write is claimed by name: adopt.c). /run is the right
+ * place: the objects die with the boot too, so the records need no fsync
+ * (gend dying cannot cut a rename short). */
 #include <dirent.h>
 #include <jansson.h>
 #include <string.h>
@@ -96,7 +98,7 @@ int record_save(struct generation *g) {
         json_decref(j);
         if (!text)
                 return err_set(ENOMEM, "record %s", path);
-        return write_file_atomic(path, text, 0600);
+        return write_file_atomic(path, text, 0600, false);
 }
 
 void record_remove(struct generation *g) {
