@@ -133,6 +133,10 @@ summary() {
 		printf "%-50s %8s %8s %10s\n", "forwarding, requests per second", "gen DNAT", "direct", "nginx"
 		row("  keep-alive", "forwarding, keep-alive: throughput", "gen DNAT, from loopback", "direct, in the generation'"'"'s netns", "nginx reverse proxy (upstream keepalive)")
 		row("  new connection per request", "forwarding, new connection per request: throughput", "gen DNAT, from loopback", "direct, in the generation'"'"'s netns", "nginx reverse proxy (upstream keepalive)")
+		printf "%-50s %8s %8s\n", "  the same over a veth, without DNAT", "gen DNAT", "no DNAT"
+		row("    keep-alive, from the host", "forwarding, keep-alive: throughput", "gen DNAT, from loopback", "host to a generation'"'"'s address (veth, no DNAT)")
+		row("    new connection, from the host", "forwarding, new connection per request: throughput", "gen DNAT, from loopback", "host to a generation'"'"'s address (veth, no DNAT)")
+		row("    new connection, from a client netns", "forwarding, new connection per request: throughput", "gen DNAT, from a client netns", "client netns to a generation'"'"'s address (routed, no DNAT)")
 		printf "%-50s %8s %8s\n", "a generation'"'"'s objects", "gend", "by hand"
 		row("  set-up (cgroup, netns, veth, exec)", "set-up: cgroup, netns, veth, addresses, route, process exec'"'"'d", "gend", "ip commands")
 		split("1 process|100 processes|1000 processes", P, "|")
@@ -141,6 +145,10 @@ summary() {
 		printf "%-50s %8s %8s\n", "at rest, 10 services x 2 generations", "gend", "nginx"
 		row("  wakeups per second", "at rest: wakeups per second, 10 services x 2 generations", "gend", "nginx master + worker")
 		row("  resident memory", "at rest: resident memory, 10 services x 2 generations", "gend", "nginx master + worker")
+		printf "%-50s %8s %8s\n", "drain, settle 200 ms: to the freeze", "gen", "settle"
+		row("  from the last task'"'"'s exit", "drain: last task'"'"'s exit to the freeze", "gen", "the settle time")
+		row("  from the last connection'"'"'s close", "drain: last connection'"'"'s close to the freeze", "gen", "the settle time")
+		row("  wakeups per second behind a held connection", "one generation draining behind a held connection: wakeups per second", "gend")
 	}' "$RAW/stats"
 }
 summary > "$R/summary.txt"
