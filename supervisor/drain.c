@@ -45,7 +45,6 @@
 #define CT_SAFETY_USEC (10 * USEC_PER_SEC)       /* with events: a lost one is found */
 #define CT_RECHECK_MAX_USEC (2 * USEC_PER_SEC)
 
-
 static int count_conns(struct generation *g) {
         if (!g->has_block || !g->svc->d->ct) {
                 g->conns = 0;
@@ -69,12 +68,17 @@ static bool followed(const struct generation *g) {
         return g->state == GEN_DRAINING && g->drain_timer;
 }
 
+/* Its connections are known without a dump: a drain's set, kept by events. */
+static bool conns_known(const struct generation *g) {
+        return followed(g) && g->conns_followed;
+}
+
 int gen_count(struct generation *g) {
         int r;
 
         if (followed(g)) {
                 look_procs(g, now_usec(CLOCK_MONOTONIC));
-                return g->conns_followed ? 0 : count_conns(g);
+                return conns_known(g) ? 0 : count_conns(g);
         }
         r = count_procs(g, &g->procs);
         return r < 0 ? r : count_conns(g);
@@ -95,7 +99,7 @@ int gend_count_all(struct gend *d, struct service *only) {
         for (struct service *s = d->services; s; s = s->next)
                 for (struct generation *g = s->gens; g; g = g->next)
                         any |= (!only || s == only) && countable(g) && g->has_block &&
-                               !(followed(g) && g->conns_followed);
+                               !conns_known(g);
         if (any && d->ct) {
                 if (!(conns = calloc(n, sizeof(unsigned))))
                         return err_set(ENOMEM, "counting");
@@ -109,7 +113,7 @@ int gend_count_all(struct gend *d, struct service *only) {
                                 look_procs(g, now);
                         else if (count_procs(g, &g->procs) < 0)
                                 r = r < 0 ? r : -EIO;
-                        if (conns && r >= 0 && g->has_block && !(followed(g) && g->conns_followed))
+                        if (conns && r >= 0 && g->has_block && !conns_known(g))
                                 g->conns = conns[g->block];
                 }
         return r;
@@ -177,7 +181,12 @@ static void all_dirty(struct gend *d) {
                         }
 }
 
+/* why may be err_msg(): it is kept before anything can set another. */
 static void events_failed(struct gend *d, const char *why) {
+        char kept[512];
+
+        snprintf(kept, sizeof(kept), "%s", why);
+        why = kept;
         drain_events_close(d);
         d->ct_events_failed = true;
         for (struct service *s = d->services; s; s = s->next)
@@ -211,7 +220,6 @@ static int on_ct_events(sd_event_source *s, int fd, uint32_t revents, void *user
 static void events_follow(struct gend *d) {
         uint32_t marks[256];
         unsigned n = 0;
-        char why[512];
 
         if (!d->ct_events)
                 return;
@@ -222,10 +230,8 @@ static void events_follow(struct gend *d) {
                                         marks[n] = g->mark;
                                 n++;    /* past the filter's reach: any mark */
                         }
-        if (ct_events_follow(d->ct_events, marks, n) < 0) {
-                snprintf(why, sizeof(why), "%s", err_msg());
-                events_failed(d, why);
-        }
+        if (ct_events_follow(d->ct_events, marks, n) < 0)
+                events_failed(d, err_msg());
 }
 
 /* From gend's start on (an entry made while nobody listened has no
@@ -237,8 +243,7 @@ void drain_events_open(struct gend *d) {
         if (d->ct_events || d->ct_events_failed || !d->ct)
                 return;
         if ((r = ct_events_open(d->marks.mask, on_ct_event, d, &d->ct_events)) < 0) {
-                snprintf(why, sizeof(why), "%s", err_msg());
-                events_failed(d, why);
+                events_failed(d, err_msg());
                 return;
         }
         r = sd_event_add_io(d->event, &d->ct_events_io, ct_events_fd(d->ct_events), EPOLLIN,
