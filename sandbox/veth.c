@@ -10,6 +10,9 @@
 #include <netlink/cache.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "netns.h"
 #include "util.h"
@@ -260,6 +263,20 @@ int veth_destroy(const char *host_if) {
         if (r < 0 && r != -NLE_OBJ_NOTFOUND && r != -NLE_NODEV)
                 return nl_fail(r, "rtnl_link_delete", host_if);
         return 0;
+}
+
+int veth_exists(const char *host_if) {
+        struct ifreq ifr = { 0 };
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+        if (fd < 0)
+                return err_set(errno, "socket(AF_INET)");
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", host_if);
+        r = ioctl(fd, SIOCGIFINDEX, &ifr);
+        close(fd);
+        if (r < 0 && errno == ENODEV)
+                return 0;
+        return r < 0 ? err_set(errno, "ioctl(SIOCGIFINDEX, %s)", host_if) : 1;
 }
 
 struct addr_walk {

@@ -11,6 +11,8 @@
 
 int veth_create(const char *host_if, int netns_fd, uint32_t host_addr, uint32_t gen_addr);
 int veth_destroy(const char *host_if);          /* idempotent */
+/* 1: HOST_IF is a link here, 0: it is not; < 0: cannot tell. */
+int veth_exists(const char *host_if);
 
 /* Calls fn for every IPv4 address on a host link (the namespace gend runs
  * in), with the link's name: who uses what in the pool. */

@@ -518,7 +518,11 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         enum forced_by by = g->forced ? FORCED_NOW : FORCED_TIMEOUT;
         (void)s, (void)usec;
 
-        if (gen_count(g) < 0)
+        /* The processes counted now; the connections by the cut's own
+         * list (one dump, not two). */
+        if (followed(g))
+                look_procs(g, now_usec(CLOCK_MONOTONIC));
+        else if (count_procs(g, &g->procs) < 0)
                 log_warn("%s: generation %u: counting what the deadline cuts: %s", g->svc->name,
                          g->n, err_msg());
         g->forced = true;
@@ -527,6 +531,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         g->cut = NULL;
         if (cut_collect(g, by, &g->cut) < 0)
                 log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+        else
+                g->conns = g->cut->conns;
         gen_fire(g, EV_DEADLINE);
         return 0;
 }
@@ -567,6 +573,14 @@ void drain_enter(struct generation *g) {
                         log_warn("%s: generation %u: pidfd_send_signal(%s): %s", p->name, g->n,
                                  sigabbrev_np(p->stop_signal), strerror(errno));
                 g->signalled = true;
+        }
+        if (g->forced) {
+                /* --now: the deadline is now, and nothing is waited for,
+                 * so nothing is watched or counted before it. */
+                if (drain_rearm(g) < 0)
+                        log_error("%s: generation %u: cannot force its drain: %s", p->name, g->n,
+                                  err_msg());
+                return;
         }
         drain_events_open(g->svc->d);   /* if gend's start did not */
         gen_watch_cgroup(g);

@@ -334,6 +334,7 @@ static int setup(struct gend *d) {
 static void gend_free(struct gend *d) {
         control_close(d);
         services_free(d);
+        release_look(d, true);
         fwd_free(d->fwd);
         ct_close(d->ct);
         sd_event_source_disable_unref(d->events_timer);

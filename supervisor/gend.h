@@ -22,6 +22,7 @@ struct service;
 struct job;
 struct idle;
 struct procwatch;
+struct release;
 
 struct generation {
         struct service *svc;
@@ -160,6 +161,12 @@ struct gend {
         sd_event_source *ct_events_io;
         bool ct_events_failed, said_polling, said_forks, said_inotify;
         char **unmanaged;               /* records not taken back: "PATH: why" */
+        /* teardown.c: blocks of removed generations, back once their link
+         * is gone and their conntrack entries are deleted */
+        struct release *releases;
+        unsigned n_releases, cap_releases;
+        sd_event_source *release_timer;
+        uint64_t release_delay;
         struct client *clients;
         unsigned n_clients;
         int listen_fd, lock_fd;
@@ -228,6 +235,12 @@ struct retired_note *retired_find(struct service *s, unsigned n);
 /* teardown.c */
 void teardown_enter(struct generation *g);
 void teardown_stop(struct generation *g);
+/* Its main process is gone: killed, its cgroup may be empty now. May free g. */
+void teardown_poke(struct generation *g);
+/* Gives back the blocks whose links are gone (done by itself soon after a
+ * removal; also when the pool seems used up). final: at gend's end, also
+ * deleting links still there. */
+void release_look(struct gend *d, bool final);
 /* The one watch of its cgroup.events, from its drain (or teardown) on. */
 void gen_watch_cgroup(struct generation *g);
 int gen_count(struct generation *g);

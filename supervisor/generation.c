@@ -256,6 +256,10 @@ static int take_number(struct service *s, unsigned *ret) {
 static int take_block(struct gend *d, bool closed, unsigned *ret) {
         int b = pool_take(d->blocks_used, d->n_blocks, d->next_block, d->half, closed);
 
+        if (b < 0 && d->n_releases) {
+                release_look(d, false);         /* links gone since the last look */
+                b = pool_take(d->blocks_used, d->n_blocks, d->next_block, d->half, closed);
+        }
         if (b < 0)
                 return err_setx(ENOSPC, "the %s part of the address pool is used up",
                                 closed ? "host-ports = closed" : "open");
@@ -508,6 +512,8 @@ static void main_exited(struct generation *g, int status) {
                 save(g);
                 if (g->state == GEN_DRAINING)
                         drain_poke(g);
+                else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
+                        teardown_poke(g);       /* may free g */
         }
 }
 

@@ -93,18 +93,124 @@ static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* What this generation made, each failure said with its object; then its
- * conntrack entries, so its mark and address can serve another one. */
-static void remove_objects(struct generation *g) {
-        struct gend *d = g->svc->d;
-        const char *svc = g->svc->name;
+/* A removed generation's block (its address and mark) comes back once
+ * its link is gone and its conntrack entries are deleted. The link goes
+ * with the namespace, in the kernel's own time: a veth pair deleted by
+ * request waits for RCU grace periods, 10-30 ms of gend's time, which
+ * the namespace's cleanup spends in a worker of its own. The entries are
+ * deleted right after "retired" is said (a walk of the whole table). */
+struct release {
+        unsigned block;
+        uint32_t mark;
+        char veth[IFNAME_MAX];          /* "": none made */
+        uint64_t since;
+        bool ct_done;
+};
+
+#define RELEASE_FIRST_USEC (25 * USEC_PER_MSEC)
+#define RELEASE_MAX_USEC USEC_PER_SEC
+#define RELEASE_FORCE_USEC (5 * USEC_PER_SEC)   /* then the link is deleted by request */
+
+static int on_release_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void)s, (void)usec;
+        release_look(userdata, false);
+        return 0;
+}
+
+static void release_arm(struct gend *d, uint64_t usec) {
+        d->release_timer = sd_event_source_disable_unref(d->release_timer);
+        if (sd_event_add_time_relative(d->event, &d->release_timer, CLOCK_MONOTONIC, usec, 1,
+                                       on_release_timer, d) < 0)
+                log_error("cannot arm the timer that gives back removed generations' blocks; "
+                          "they come back when the pool runs short");
+}
+
+/* Its link deleted by request: something outside the generation holds its
+ * namespace (nsenter, ip netns exec), or gend ends. false: the block
+ * cannot be given back. */
+static bool release_link(const struct release *r, bool final) {
+        char d[32];
+
+        if (!final)
+                log_warn("link %s still there %s after its generation's namespace was let go "
+                         "(something else holds the namespace: nsenter, ip netns exec, a bind "
+                         "mount); deleting it", r->veth,
+                         format_duration(d, sizeof(d), RELEASE_FORCE_USEC));
+        if (veth_destroy(r->veth) < 0) {
+                log_error("%s; its address block is not used again", err_msg());
+                return false;
+        }
+        return true;
+}
+
+void release_look(struct gend *d, bool final) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
         unsigned deleted;
+
+        for (unsigned i = 0; i < d->n_releases;) {
+                struct release *r = &d->releases[i];
+                int there = 0;
+
+                if (!r->ct_done && d->ct && ct_delete(d->ct, r->mark, d->marks.mask, 0, &deleted) < 0)
+                        log_error("%s", err_msg());
+                r->ct_done = true;
+                if (r->veth[0] && (there = veth_exists(r->veth)) < 0)
+                        log_warn("%s", err_msg());
+                if (there && !final && now - r->since < RELEASE_FORCE_USEC) {
+                        i++;
+                        continue;
+                }
+                if (!there || release_link(r, final))
+                        d->blocks_used[r->block] = 0;
+                *r = d->releases[--d->n_releases];
+        }
+        if (!d->n_releases) {
+                d->release_timer = sd_event_source_disable_unref(d->release_timer);
+                d->release_delay = 0;
+                if (final) {
+                        free(d->releases);
+                        d->releases = NULL;
+                        d->cap_releases = 0;
+                }
+                return;
+        }
+        d->release_delay = !d->release_delay ? RELEASE_FIRST_USEC
+                           : 2 * d->release_delay < RELEASE_MAX_USEC ? 2 * d->release_delay
+                                                                     : RELEASE_MAX_USEC;
+        release_arm(d, d->release_delay);
+}
+
+/* The block of G, given back later; without memory for that, now. */
+static void release_later(struct generation *g) {
+        struct gend *d = g->svc->d;
+        unsigned deleted;
+
+        if (!g->has_block)
+                return;
+        if (GROW(d->releases, d->n_releases, d->cap_releases, 8) < 0) {
+                if (g->has_veth && veth_destroy(g->veth) < 0)
+                        log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+                if (d->ct && ct_delete(d->ct, g->mark, d->marks.mask, 0, &deleted) < 0)
+                        log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
+                return;                 /* the block comes back with the generation */
+        }
+        struct release *r = &d->releases[d->n_releases++];
+        *r = (struct release){ .block = g->block, .mark = g->mark, .since = now_usec(CLOCK_MONOTONIC) };
+        if (g->has_veth)
+                snprintf(r->veth, sizeof(r->veth), "%s", g->veth);
+        g->has_block = false;           /* the release has it now */
+        if (!d->release_timer)
+                release_arm(d, 0);      /* after "retired" is said */
+}
+
+/* What this generation made, each failure said with its object; its link,
+ * conntrack entries and block are given back later (above). */
+static void remove_objects(struct generation *g) {
+        const char *svc = g->svc->name;
 
         if (g->cgroup && cg_destroy(g->cgroup) < 0)
                 log_error("%s: generation %u: %s", svc, g->n, err_msg());
         if (g->netns && netns_destroy(g->netns) < 0)
-                log_error("%s: generation %u: %s", svc, g->n, err_msg());
-        if (g->has_veth && veth_destroy(g->veth) < 0)
                 log_error("%s: generation %u: %s", svc, g->n, err_msg());
         if (limits_destroy(&g->limits) < 0)
                 log_error("%s: generation %u: %s", svc, g->n, err_msg());
@@ -115,8 +221,7 @@ static void remove_objects(struct generation *g) {
                         rmdir(svc_cg);  /* the service's directory, when empty */
                 }
         }
-        if (g->has_block && d->ct && ct_delete(d->ct, g->mark, d->marks.mask, 0, &deleted) < 0)
-                log_error("%s: generation %u: %s", svc, g->n, err_msg());
+        release_later(g);
 }
 
 /* The cgroup's state; false: unreadable (said, and looked at again in 1 s). */
@@ -164,6 +269,16 @@ static void teardown_step(struct generation *g) {
                 remove_objects(g);
                 gen_fire(g, EV_GONE);   /* may free g */
         }
+}
+
+/* The kernel says a cgroup.events change at most every 10 ms (12 ms at
+ * 250 Hz): "populated 0" right after "frozen" waits out that interval.
+ * The main process's end comes sooner, and with private-pids (the
+ * default) it is the init of its pid namespace, which ends after every
+ * other process in it; without, cgroup.events still says it. */
+void teardown_poke(struct generation *g) {
+        if (g->teardown_step == TD_KILLED)
+                teardown_step(g);       /* may free g */
 }
 
 static int on_teardown_start(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -10,15 +10,16 @@
 #              that joins the cgroup and the netns and execs (true).
 #   retire     gend: retire --now of a ready generation holding 1, 100 or
 #              1000 processes: the request -> the "retired" event (frozen,
-#              killed, cgroup empty, netns, veth and conntrack entries
-#              removed).
+#              killed, cgroup empty and removed, netns let go; the veth
+#              pair goes with the netns in the kernel's time, as by hand,
+#              and gend deletes the conntrack entries right after).
 #              by hand: echo 1 > cgroup.freeze, wait for frozen, echo 1 >
 #              cgroup.kill, wait for empty, rmdir, ip netns del (the veth
 #              pair goes with the namespace, in the kernel's own time):
 #              the floor of what removing it can cost.
 #   veth       (for the diagnosis) ip link del of a veth pair whose peer is
 #              in a namespace: a synchronous unregister, what gend's
-#              teardown does before it says "retired".
+#              teardown no longer waits for (the pair goes with the netns).
 B=${1:-build}
 export B
 . "$(dirname "$0")/../integration/lib.sh"
@@ -117,7 +118,7 @@ for p in $PROCS; do
 		s=$(now_ms); hand_teardown || { say "by-hand tear-down failed"; exit 1; }
 		awk -v a="$s" -v b="$(now_ms)" 'BEGIN {printf "%.3f\n", b - a}' >> "$T/retire.hand"
 	done
-	g="retire --now: decision to everything removed, $p process$([ "$p" = 1 ] || echo es)"
+	g="retire --now: request to retired, $p process$([ "$p" = 1 ] || echo es)"
 	record "$g" "gen retire --now" ms lower $(cat "$T/retire.gen")
 	record "$g" "freeze, kill, rmdir, netns del by hand" ms lower $(cat "$T/retire.hand")
 	say "$g: gen $(median < "$T/retire.gen") ms, by hand $(median < "$T/retire.hand") ms"

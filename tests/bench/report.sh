@@ -13,7 +13,8 @@ ls "$RAW"/*.tsv > /dev/null 2>&1 || { echo "report: no figures in $RAW" >&2; exi
 # One line per group and subject: the statistics, in the groups' order.
 #   GROUP \t SUBJECT \t UNIT \t BETTER \t n \t median \t min \t max
 stats() {
-	cat "$RAW"/*.tsv | awk -F'\t' '
+	# The sections' figures; timeline-*.tsv are the plots' data.
+	find "$RAW" -maxdepth 1 -name '*.tsv' ! -name 'timeline-*' | sort | xargs cat | awk -F'\t' '
 	{
 		n = split($5, v, " ")
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -141,7 +142,7 @@ summary() {
 		row("  set-up (cgroup, netns, veth, exec)", "set-up: cgroup, netns, veth, addresses, route, process exec'"'"'d", "gend", "ip commands")
 		split("1 process|100 processes|1000 processes", P, "|")
 		for (i = 1; i <= 3; i++)
-			row("  retire --now, " P[i], "retire --now: decision to everything removed, " P[i], "gen retire --now", "freeze, kill, rmdir, netns del by hand")
+			row("  retire --now, " P[i], "retire --now: request to retired, " P[i], "gen retire --now", "freeze, kill, rmdir, netns del by hand")
 		printf "%-50s %8s %8s\n", "at rest, 10 services x 2 generations", "gend", "nginx"
 		row("  wakeups per second", "at rest: wakeups per second, 10 services x 2 generations", "gend", "nginx master + worker")
 		row("  resident memory", "at rest: resident memory, 10 services x 2 generations", "gend", "nginx master + worker")

@@ -273,6 +273,8 @@ route_is_ours() {  # ADDR VETH
 # A link of the run's namespace is gone (ip, not /sys/class/net: sysfs is
 # mounted for the host's namespace and shows the host's links).
 link_gone() { [ -n "$1" ] && ! ip link show dev "$1" > /dev/null 2>&1; }
+# A retired generation's link goes with its namespace, in the kernel's time.
+link_goes() { for _ in $(seq 30); do link_gone "$1" && return 0; sleep 0.1; done; return 1; }
 
 no_sanitizer_reports() {
 	! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/gend.log"

@@ -206,7 +206,12 @@ cgs=$(for base in "$TESTCG/gen" "${V1CGS[@]/%//gen}"; do
 	[ -d "$base/$SVC" ] && find "$base/$SVC" -mindepth 1 -maxdepth 1 -type d ! -name "$final"
 done)
 check "no cgroup of another generation is left${cgs:+: $(echo $cgs)}" [ -z "$cgs" ]
-links=$(ip -o link show type veth | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -vx -e "$CLIENT_IF" -e "$veth")
+# (a link goes with its namespace, in the kernel's time: 3 s at most)
+for _ in $(seq 30); do
+	links=$(ip -o link show type veth | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -vx -e "$CLIENT_IF" -e "$veth")
+	[ -z "$links" ] && break
+	sleep 0.1
+done
 check "no veth of another generation is left${links:+: $(echo $links)}" [ -z "$links" ]
 check "no record of another generation is left" [ "$(ls "$RECS" | tr '\n' ' ')" = "$final.json " ]
 # What is left, said for the report.
