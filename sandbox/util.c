@@ -152,7 +152,7 @@ int write_file(const char *path, const char *s) {
         return 0;
 }
 
-int write_file_atomic(const char *path, const char *s, mode_t mode, bool durable) {
+static int write_tmp_rename(const char *path, const char *s, mode_t mode, bool durable) {
         _cleanup_free_ char *tmp = NULL;
         size_t len = strlen(s);
         int fd;
@@ -175,6 +175,44 @@ int write_file_atomic(const char *path, const char *s, mode_t mode, bool durable
                 return err_set(e, "rename(%s, %s)", tmp, path);
         }
         return 0;
+}
+
+int write_file_atomic(const char *path, const char *s, mode_t mode) {
+        return write_tmp_rename(path, s, mode, false);
+}
+
+int write_counter(const char *path, unsigned long v) {
+        _cleanup_free_ char *dir = strdup(path);
+        char buf[32];
+        struct stat st;
+        int fd, r;
+
+        if (snprintf(buf, sizeof(buf), "%10lu\n", v) != COUNTER_LEN)
+                return err_setx(EOVERFLOW, "write(%s): %lu is too large", path, v);
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size == COUNTER_LEN) {
+                r = pwrite(fd, buf, COUNTER_LEN, 0) == COUNTER_LEN && fdatasync(fd) == 0 ? 0 : -1;
+                if (r < 0)
+                        r = err_set(errno ? errno : EIO, "write(%s)", path);
+                close(fd);
+                return r;
+        }
+        if (fd < 0 && errno != ENOENT)
+                return err_set(errno, "open(%s)", path);
+        if (fd >= 0)
+                close(fd);
+        /* New, or from a version that wrote it otherwise: made once. */
+        if (!dir)
+                return err_set(ENOMEM, "write(%s)", path);
+        if ((r = write_tmp_rename(path, buf, 0644, true)) < 0)
+                return r;
+        *strrchr(dir, '/') = 0;
+        fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                r = err_set(errno, "fsync(%s)", *dir ? dir : "/");
+        if (fd >= 0)
+                close(fd);
+        return r;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

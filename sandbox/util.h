@@ -56,10 +56,16 @@ int grow_array(void **v, unsigned n, unsigned *cap, size_t size, unsigned first)
 int read_file(const char *path, char **ret, size_t *ret_len);
 int write_file(const char *path, const char *s);               /* existing file */
 /* Written to PATH.tmp.PID, then renamed: every process sees the old text or
- * the new one, whenever the writer dies. durable: fsync'd before the
- * rename too, for what must outlive the boot (below /var/lib); what lives
- * in /run dies with the boot, and there the fsync is only a wait. */
-int write_file_atomic(const char *path, const char *s, mode_t mode, bool durable);
+ * the new one, whenever the writer dies. Not fsync'd: for what lives in
+ * /run and dies with the boot. */
+int write_file_atomic(const char *path, const char *s, mode_t mode);
+/* A number that must outlive a crash of the machine (below /var/lib):
+ * rewritten in place at a fixed width (10 digits, space-padded), so the
+ * file's size and blocks never change and one fdatasync makes it durable;
+ * no new inode, no rename. The first write makes the file, fsync'd with
+ * its directory. */
+#define COUNTER_LEN 11
+int write_counter(const char *path, unsigned long v);
 int mkdir_p(const char *path, mode_t mode);
 
 uint64_t now_usec(int clock);

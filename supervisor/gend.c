@@ -171,7 +171,7 @@ static int enable_forwarding(struct gend *d) {
                 return 0;
         if (asprintf(&rec, "%s/ip_forward.before", d->run_dir) < 0)
                 return err_set(ENOMEM, "ip_forward");
-        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644, false)) < 0)
+        if (access(rec, F_OK) < 0 && (r = write_file_atomic(rec, old, 0644)) < 0)
                 return r;
         if ((r = write_file("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
                 return r;

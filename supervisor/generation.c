@@ -223,7 +223,6 @@ static int counter_path(struct service *s, char **ret) {
 /* Numbers are never reused: the next one is on disk before it is used. */
 static int take_number(struct service *s, unsigned *ret) {
         _cleanup_free_ char *path = NULL, *txt = NULL;
-        char buf[32];
         int r;
 
         if (counter_path(s, &path) < 0)
@@ -243,8 +242,7 @@ static int take_number(struct service *s, unsigned *ret) {
                         s->next_gen = g->n + 1;
         if (s->next_gen >= UINT32_MAX)
                 return err_setx(EOVERFLOW, "%s has used every generation number", s->name);
-        snprintf(buf, sizeof(buf), "%u\n", s->next_gen + 1);
-        if ((r = write_file_atomic(path, buf, 0644, true)) < 0)
+        if ((r = write_counter(path, s->next_gen + 1UL)) < 0)
                 return r;
         *ret = s->next_gen++;
         return 0;
@@ -338,10 +336,10 @@ static int gen_plan(struct generation *g, const char *dir) {
 /* The kernel objects and the process. Each object is recorded once made,
  * never before: the teardown removes what this generation made, and not
  * an object of the same name it failed to make (EEXIST). The record that
- * names the generation is written first (gen_plan); the objects are
- * recorded together once made, before the process starts, and the process
- * once started: a gend that dies in between leaves objects its successor
- * claims by name (adopt.c). */
+ * names the generation is written first (gen_plan); the objects and the
+ * process are recorded together once the process has started: a gend that
+ * dies in between leaves objects its successor claims by name, since a
+ * number is never used twice (adopt.c). */
 static int gen_create(struct generation *g, const char *dir) {
         struct gend *d = g->svc->d;
         const struct policy *p = g->policy;
@@ -375,7 +373,6 @@ static int gen_create(struct generation *g, const char *dir) {
         if ((r = veth_create(g->veth, netns_fd, g->host_addr, g->addr)) < 0)
                 goto out;
         g->has_veth = true;
-        save(g);
         if ((r = open_log(g, &log_fd)) < 0 || (r = build_env(g, &g->env)) < 0)
                 goto out;
         struct spawn_opts o = {

@@ -98,7 +98,7 @@ int record_save(struct generation *g) {
         json_decref(j);
         if (!text)
                 return err_set(ENOMEM, "record %s", path);
-        return write_file_atomic(path, text, 0600, false);
+        return write_file_atomic(path, text, 0600);
 }
 
 void record_remove(struct generation *g) {

@@ -29,7 +29,7 @@ RECS=$T/run/generations/$SVC
 # Helpers
 state_of() { json_field "$SVC" "$1" state; }
 active_gen() { G list "$SVC" --json | jq -r '.services[0].active'; }
-next_gen() { local n; n=$(cat "$T/state/$SVC.next" 2>/dev/null) && echo "${n:-1}" || echo 1; }
+next_gen() { local n; n=$(cat "$T/state/$SVC.next" 2>/dev/null) && echo $((${n:-1})) || echo 1; }
 msleep() { sleep "$(printf '0.%03d' $(($1 % 1000)))"; }
 wait_gone_or() {  # N STATE...: until generation N is gone or in one of the states, 15 s at most
 	local n=$1 s; shift

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "../../sandbox/naming.h"
+#include "../../sandbox/util.h"
 
 static void test_pool(void **state) {
         struct pool p;
@@ -115,11 +119,44 @@ static void test_no_collisions(void **state) {
                 }
 }
 
+/* The generation counter: made once, then rewritten in place at a fixed
+ * width (same inode, same size), whatever an earlier version wrote. */
+static void test_counter(void **state) {
+        char dir[] = "/tmp/gen-unit-counter.XXXXXX", path[64], *txt = NULL;
+        struct stat a, b;
+        FILE *f;
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/web.next", dir);
+        assert_int_equal(write_counter(path, 7), 0);
+        assert_int_equal(read_file(path, &txt, NULL), 0);
+        assert_string_equal(txt, "         7\n");
+        free(txt);
+        assert_int_equal(stat(path, &a), 0);
+        assert_int_equal(write_counter(path, 4294967295UL), 0);
+        assert_int_equal(stat(path, &b), 0);
+        assert_int_equal(a.st_ino, b.st_ino);
+        assert_int_equal(b.st_size, COUNTER_LEN);
+        assert_int_equal(read_file(path, &txt, NULL), 0);
+        assert_string_equal(txt, "4294967295\n");
+        free(txt);
+        assert_int_equal(write_counter(path, 10000000000UL), -EOVERFLOW);
+        assert_non_null(f = fopen(path, "w"));          /* as versions before wrote it */
+        fputs("12\n", f);
+        fclose(f);
+        assert_int_equal(write_counter(path, 13), 0);
+        assert_int_equal(read_file(path, &txt, NULL), 0);
+        assert_string_equal(txt, "        13\n");
+        free(txt);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pool), cmocka_unit_test(test_alloc),
                 cmocka_unit_test(test_names), cmocka_unit_test(test_no_collisions),
-                cmocka_unit_test(test_marks),
+                cmocka_unit_test(test_marks), cmocka_unit_test(test_counter),
         };
         return cmocka_run_group_tests_name("naming", tests, NULL, NULL);
 }
