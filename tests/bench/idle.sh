@@ -21,10 +21,11 @@ switches() {  # PID...: context switches so far, all of them
 	echo $s
 }
 rss_kb() { local p s=0; for p; do s=$((s + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo $s; }
+per_s() { awk -v a="$1" -v b="$2" -v s="$IDLE_S" 'BEGIN {printf "%.2f", (b - a) / s}'; }
 rate() {  # PID...: wakeups per second over IDLE_S
 	local a b
 	a=$(switches "$@"); sleep "$IDLE_S"; b=$(switches "$@")
-	awk -v a="$a" -v b="$b" -v s="$IDLE_S" 'BEGIN {printf "%.2f", (b - a) / s}'
+	per_s "$a" "$b"
 }
 
 test_cleanup() { nginx_stop "$NG"; exec 3>&- 2>/dev/null; true; }
@@ -55,7 +56,9 @@ curl -s -m 3 "http://127.0.0.1:$((PORT + 100))/" | grep -q generation || { say "
 NGINX_PIDS="$(cat "$NG/nginx.pid") $(cat "/proc/$(cat "$NG/nginx.pid")/task/$(cat "$NG/nginx.pid")/children")"
 
 sleep 1         # the starts' own timers have run out
-idle=$(rate "$GEND") ngx=$(rate $NGINX_PIDS)
+# gend and nginx over the same IDLE_S seconds.
+a=$(switches "$GEND") an=$(switches $NGINX_PIDS); sleep "$IDLE_S"
+idle=$(per_s "$a" "$(switches "$GEND")") ngx=$(per_s "$an" "$(switches $NGINX_PIDS)")
 rss=$(rss_kb "$GEND") ngx_rss=$(rss_kb $NGINX_PIDS)
 
 # What wakes it: the timers it has armed, seen from outside (strace, if

@@ -79,13 +79,23 @@ RTT=$(median < "$T/rtt")
 
 # Set-up: made by gend (then removed again: retire --now of a ready one).
 : > "$T/setup.gen"; : > "$T/setup.hand"; : > "$T/ready.gen"; : > "$T/veth.hand"
+# Each set-up starts with no removal of an earlier one under way in the
+# kernel (a namespace's cleanup runs in a worker and takes the locks a
+# set-up needs): the retired generation's link gone, 0.1 s of quiet.
+quiet_after() {  # LINK
+	for _ in $(seq 300); do ip link show dev "$1" > /dev/null 2>&1 || break; sleep 0.01; done
+	sleep 0.1
+}
 for i in $(seq "$N"); do
+	quiet_after "$HAND_IF"
 	out=$(ctl '{"cmd":"new","service":"'"$SVC"'","switch":false}') || { say "gen new: $out"; exit 1; }
 	n=$(echo "$out" | grep -o '"generation":[0-9]*' | head -1 | cut -d: -f2)
 	awk -v c="$(echo "$out" | stamp '"event":"created"')" -v r="$RTT" 'BEGIN {printf "%.3f\n", c - r}' >> "$T/setup.gen"
 	echo "$out" | stamp '"ok"' >> "$T/ready.gen"
+	veth=$(json_field "$SVC" "$n" veth)
 	[ -n "$n" ] && ctl '{"cmd":"retire","service":"'"$SVC"'","generation":'"$n"',"now":true,"wait":true}' > /dev/null ||
 		{ say "retire of generation $n failed"; exit 1; }
+	quiet_after "$veth"
 	s=$(now_ms); hand_setup || { say "by-hand set-up failed"; exit 1; }
 	awk -v a="$s" -v b="$(now_ms)" 'BEGIN {printf "%.3f\n", b - a}' >> "$T/setup.hand"
 	s=$(now_ms); ip link del "$HAND_IF" || { say "ip link del $HAND_IF failed"; exit 1; }
@@ -111,10 +121,14 @@ for p in $PROCS; do
 		[ "$p" -gt 1 ] && { "$B/load" --netns-peer "$addr" 9501 $((p - 1)) 30 0 > /dev/null || exit 1; }
 		have=$(json_field "$SVC" "$n" procs)
 		[ "$have" -ge "$p" ] || { say "generation $n holds $have processes, not $p"; exit 1; }
+		veth=$(json_field "$SVC" "$n" veth)
+		quiet_after "$HAND_IF"
 		out=$(ctl '{"cmd":"retire","service":"'"$SVC"'","generation":'"$n"',"now":true,"wait":true}') ||
 			{ say "retire: $out"; exit 1; }
 		echo "$out" | stamp '"state":"retired"' >> "$T/retire.gen"
+		quiet_after "$veth"
 		hand_setup && hand_procs "$p" || { say "by-hand set-up of $p processes failed"; exit 1; }
+		sleep 0.1
 		s=$(now_ms); hand_teardown || { say "by-hand tear-down failed"; exit 1; }
 		awk -v a="$s" -v b="$(now_ms)" 'BEGIN {printf "%.3f\n", b - a}' >> "$T/retire.hand"
 	done

@@ -5,10 +5,10 @@
 # of its own with its own cgroup, gend and temp dir, sending traffic only
 # to 127.0.0.0/8 and to namespaces it made, every load bounded in count
 # and time, everything removed in a trap.
-#   switch.sh     B3 switch latency, 1, 100 and 1000 services, against a
-#                 bare iptables-restore and nginx -s reload
 #   lifecycle.sh  B4/B5 set-up and tear-down against ip commands and
 #                 freeze, kill, rmdir, netns del by hand
+#   switch.sh     B3 switch latency, 1, 100 and 1000 services, against a
+#                 bare iptables-restore and nginx -s reload
 #   idle.sh       B6 the supervisor at rest: wakeups, memory; and while a
 #                 generation drains behind a held connection
 #   drain.sh      how soon a drain sees its end: the last task's exit and
@@ -22,7 +22,10 @@
 B=${1:-build}
 shift
 HERE=$(cd "$(dirname "$0")" && pwd)
-ALL="switch lifecycle idle drain forward load"
+# lifecycle first: the kernel removes namespaces in a worker of its own,
+# and the switch section's 1000 of them, removed at its end, would still
+# hold the locks a set-up takes.
+ALL="lifecycle switch idle drain forward load"
 SECTIONS=${*:-$(for s in $ALL; do [ -f "$HERE/$s.sh" ] && echo "$s"; done)}
 export BENCH_OUT=$HERE/results/raw
 
