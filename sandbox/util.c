@@ -182,7 +182,7 @@ int write_file_atomic(const char *path, const char *s, mode_t mode) {
 }
 
 int write_counter(const char *path, unsigned long v) {
-        _cleanup_free_ char *dir = strdup(path);
+        _cleanup_free_ char *dir = NULL;
         char buf[32];
         struct stat st;
         int fd, r;
@@ -202,7 +202,7 @@ int write_counter(const char *path, unsigned long v) {
         if (fd >= 0)
                 close(fd);
         /* New, or from a version that wrote it otherwise: made once. */
-        if (!dir)
+        if (!(dir = strdup(path)))
                 return err_set(ENOMEM, "write(%s)", path);
         if ((r = write_tmp_rename(path, buf, 0644, true)) < 0)
                 return r;

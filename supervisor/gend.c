@@ -335,6 +335,7 @@ static void gend_free(struct gend *d) {
         control_close(d);
         services_free(d);
         release_look(d, true);
+        free(d->releases);
         fwd_free(d->fwd);
         ct_close(d->ct);
         sd_event_source_disable_unref(d->events_timer);

@@ -238,9 +238,9 @@ void teardown_stop(struct generation *g);
 /* Its main process is gone: killed, its cgroup may be empty now. May free g. */
 void teardown_poke(struct generation *g);
 /* Gives back the blocks whose links are gone (done by itself soon after a
- * removal; also when the pool seems used up). final: at gend's end, also
- * deleting links still there. */
-void release_look(struct gend *d, bool final);
+ * removal). now: links still there are deleted by request, for a pool
+ * that has no other free block, and at gend's end. */
+void release_look(struct gend *d, bool now);
 /* The one watch of its cgroup.events, from its drain (or teardown) on. */
 void gen_watch_cgroup(struct generation *g);
 int gen_count(struct generation *g);

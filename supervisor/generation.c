@@ -255,7 +255,7 @@ static int take_block(struct gend *d, bool closed, unsigned *ret) {
         int b = pool_take(d->blocks_used, d->n_blocks, d->next_block, d->half, closed);
 
         if (b < 0 && d->n_releases) {
-                release_look(d, false);         /* links gone since the last look */
+                release_look(d, true);          /* the blocks of removed ones, now */
                 b = pool_take(d->blocks_used, d->n_blocks, d->next_block, d->half, closed);
         }
         if (b < 0)

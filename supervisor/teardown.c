@@ -126,12 +126,12 @@ static void release_arm(struct gend *d, uint64_t usec) {
 }
 
 /* Its link deleted by request: something outside the generation holds its
- * namespace (nsenter, ip netns exec), or gend ends. false: the block
- * cannot be given back. */
-static bool release_link(const struct release *r, bool final) {
+ * namespace (nsenter, ip netns exec), or the block is needed now. false:
+ * the block cannot be given back. */
+static bool release_link(const struct release *r, bool now) {
         char d[32];
 
-        if (!final)
+        if (!now)
                 log_warn("link %s still there %s after its generation's namespace was let go "
                          "(something else holds the namespace: nsenter, ip netns exec, a bind "
                          "mount); deleting it", r->veth,
@@ -143,8 +143,8 @@ static bool release_link(const struct release *r, bool final) {
         return true;
 }
 
-void release_look(struct gend *d, bool final) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
+void release_look(struct gend *d, bool now) {
+        uint64_t t = now_usec(CLOCK_MONOTONIC);
         unsigned deleted;
 
         for (unsigned i = 0; i < d->n_releases;) {
@@ -156,22 +156,17 @@ void release_look(struct gend *d, bool final) {
                 r->ct_done = true;
                 if (r->veth[0] && (there = veth_exists(r->veth)) < 0)
                         log_warn("%s", err_msg());
-                if (there && !final && now - r->since < RELEASE_FORCE_USEC) {
+                if (there && !now && t - r->since < RELEASE_FORCE_USEC) {
                         i++;
                         continue;
                 }
-                if (!there || release_link(r, final))
+                if (!there || release_link(r, now))
                         d->blocks_used[r->block] = 0;
                 *r = d->releases[--d->n_releases];
         }
         if (!d->n_releases) {
                 d->release_timer = sd_event_source_disable_unref(d->release_timer);
                 d->release_delay = 0;
-                if (final) {
-                        free(d->releases);
-                        d->releases = NULL;
-                        d->cap_releases = 0;
-                }
                 return;
         }
         d->release_delay = !d->release_delay ? RELEASE_FIRST_USEC
