@@ -2,43 +2,77 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
 #include <string.h>
 
 #include "../sandbox/util.h"
 
-/* The kernel prints each 32-bit word of the address as a number in host
- * order: read it back as one, and the bytes in memory are right again. */
-static void hex_addr(const char *hex, bool ipv6, char *buf, size_t n) {
-        uint32_t w[4];
-        char word[9];
+/* The kernel's socket tables, asked by sock_diag for the one state that
+ * matters (TCP: LISTEN; UDP: unconnected, TCP_CLOSE): for TCP it then
+ * walks only its listening hash, so the answer costs the same on a host
+ * with a hundred thousand connections in TIME_WAIT as on an idle one.
+ * /proc/net/tcp lists every socket, and reading it blocked gend's loop
+ * for as long as that took. */
+struct found {
+        uint16_t port;                  /* network order */
+        bool hit;
+        unsigned long inode;
+        char addr[INET6_ADDRSTRLEN];
+};
 
-        for (int i = 0; i < (ipv6 ? 4 : 1); i++) {
-                memcpy(word, hex + 8 * i, 8);
-                word[8] = 0;
-                w[i] = (uint32_t)strtoul(word, NULL, 16);
-        }
-        if (!inet_ntop(ipv6 ? AF_INET6 : AF_INET, w, buf, n))
-                snprintf(buf, n, "?");
+static int on_sock(struct nl_msg *msg, void *arg) {
+        struct found *f = arg;
+        struct nlmsghdr *h = nlmsg_hdr(msg);
+        const struct inet_diag_msg *m;
+
+        if (f->hit || h->nlmsg_type != SOCK_DIAG_BY_FAMILY || nlmsg_datalen(h) < (int)sizeof(*m))
+                return NL_OK;
+        m = nlmsg_data(h);
+        if (m->id.idiag_sport != f->port)
+                return NL_OK;
+        f->hit = true;
+        f->inode = m->idiag_inode;
+        if (!inet_ntop(m->idiag_family, m->id.idiag_src, f->addr, sizeof(f->addr)))
+                snprintf(f->addr, sizeof(f->addr), "?");
+        return NL_OK;
 }
 
-int port_find_in_table(const char *table, uint16_t port, const char *state, bool ipv6,
-                       unsigned long *ret_inode, char *addr, size_t n) {
-        for (const char *l = table; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-                char local[64], st[8];
-                unsigned p;
-                unsigned long inode;
-                /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-                if (sscanf(l, " %*s %63[0-9A-Fa-f]:%x %*s %7s %*s %*s %*s %*u %*u %lu", local, &p,
-                           st, &inode) != 4)
-                        continue;
-                if (p != port || strcasecmp(st, state) != 0)
-                        continue;
-                hex_addr(local, ipv6, addr, n);
-                *ret_inode = inode;
-                return 1;
+/* The first socket of family and proto on port in state: 1, 0 if none. */
+static int diag_find(int family, int proto, uint16_t port, struct found *f) {
+        struct inet_diag_req_v2 req = {
+                .sdiag_family = (uint8_t)family,
+                .sdiag_protocol = (uint8_t)proto,
+                .idiag_states = 1u << (proto == IPPROTO_UDP ? TCP_CLOSE : TCP_LISTEN),
+        };
+        struct nl_sock *sk = nl_socket_alloc();
+        int r;
+
+        if (!sk)
+                return err_set(ENOMEM, "nl_socket_alloc");
+        *f = (struct found){ .port = htons(port) };
+        if ((r = nl_connect(sk, NETLINK_SOCK_DIAG)) < 0) {
+                r = err_setx(EIO, "nl_connect(NETLINK_SOCK_DIAG): %s", nl_geterror(r));
+                goto out;
         }
-        return 0;
+        nl_socket_disable_auto_ack(sk);
+        nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_sock, f);
+        if ((r = nl_send_simple(sk, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &req, sizeof(req))) < 0 ||
+            (r = nl_recvmsgs_default(sk)) < 0) {
+                /* No IPv6 in this kernel: no IPv6 socket holds the port. */
+                r = family == AF_INET6 && r == -NLE_OBJ_NOTFOUND ? 0 :
+                    err_setx(EIO, "sock_diag dump (%s %s): %s", family == AF_INET6 ? "IPv6" : "IPv4",
+                             proto == IPPROTO_UDP ? "UDP" : "TCP", nl_geterror(r));
+                goto out;
+        }
+        r = f->hit;
+out:
+        nl_socket_free(sk);
+        return r;
 }
 
 /* The process that has socket inode open: a walk of /proc/<pid>/fd. */
@@ -84,33 +118,26 @@ static pid_t inode_owner(unsigned long inode, char *comm, size_t n) {
 }
 
 int port_holder(int proto, uint16_t port, char *buf, size_t n) {
-        static const char *const tcp[] = { "/proc/net/tcp", "/proc/net/tcp6" };
-        static const char *const udp[] = { "/proc/net/udp", "/proc/net/udp6" };
-        const char *const *files = proto == IPPROTO_UDP ? udp : tcp;
-
         for (int v6 = 0; v6 < 2; v6++) {
-                _cleanup_free_ char *table = NULL;
-                char addr[64], comm[64] = "?";
-                unsigned long inode;
+                char comm[64] = "?";
+                struct found f;
                 pid_t pid;
+                int r = diag_find(v6 ? AF_INET6 : AF_INET, proto, port, &f);
 
-                if (read_file(files[v6], &table, NULL) < 0) {
-                        if (errno == ENOENT)
-                                continue;       /* no IPv6 */
-                        return -errno;
-                }
-                if (port_find_in_table(table, port, proto == IPPROTO_UDP ? "07" : "0A", v6, &inode,
-                                       addr, sizeof(addr)) <= 0)
+                if (r <= 0) {
+                        if (r < 0)
+                                return r;
                         continue;
-                pid = inode_owner(inode, comm, sizeof(comm));
+                }
+                pid = inode_owner(f.inode, comm, sizeof(comm));
                 if (pid)
                         snprintf(buf, n, "pid %d (%s) %s on %s%s%s:%u", (int)pid, comm,
                                  proto == IPPROTO_UDP ? "is bound" : "listens", v6 ? "[" : "",
-                                 addr, v6 ? "]" : "", port);
+                                 f.addr, v6 ? "]" : "", port);
                 else
                         snprintf(buf, n, "a socket %s on %s%s%s:%u (inode %lu, its process not "
                                  "found)", proto == IPPROTO_UDP ? "is bound" : "listens",
-                                 v6 ? "[" : "", addr, v6 ? "]" : "", port, inode);
+                                 v6 ? "[" : "", f.addr, v6 ? "]" : "", port, f.inode);
                 return 1;
         }
         return 0;

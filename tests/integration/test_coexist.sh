@@ -102,5 +102,28 @@ G reload > /dev/null
 check "with [listen] takeover = yes it deploys" quiet G new "${SVC}h"
 check "... and gen's generation answers on that port" grep -q "generation 1" <<<"$(curl -s -m 3 http://127.0.0.1:$HELD/)"
 kill $hpid; wait $hpid 2>/dev/null
+
+# The same for a UDP socket bound to a public port, and a TCP listener on
+# IPv6 only; found among many sockets that are not listening (sock_diag
+# asks the kernel for one state: the others are never read).
+HELDU=$((PORT + 8)) HELD6=$((PORT + 9))
+python3 -c "import socket,time
+u=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', $HELDU))
+s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(('::1', $HELD6)); s.listen(64)
+c=[socket.create_connection(('::1', $HELD6)) for _ in range(50)]
+time.sleep(60)" &
+upid=$!
+for _ in $(seq 50); do ss -Hltn6 "sport = :$HELD6" | grep -q . && break; sleep 0.05; done
+POLICY_PORT=$((PORT + 10)) write_policy "${SVC}u" "[listen]" "port = $HELDU:9502/udp"
+POLICY_PORT=$HELD6 write_policy "${SVC}6"
+G reload > /dev/null
+out=$(G new "${SVC}u" 2>&1)
+check "a public UDP port a host socket is bound to is refused, naming it" \
+	grep -q "public port $HELDU/udp is taken: pid $upid (python3) is bound on 0.0.0.0:$HELDU;" <<<"$out"
+out=$(G new "${SVC}6" 2>&1)
+check "a public port an IPv6 listener holds is refused, naming it" \
+	grep -q "public port $HELD6/tcp is taken: pid $upid (python3) listens on \[::1\]:$HELD6;" <<<"$out"
+kill $upid; wait $upid 2>/dev/null
 stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports
