@@ -17,7 +17,13 @@
 #   routed, no DNAT
 #                  a generation's address from the client namespace: the
 #                  same hops as gen from a client netns, without NAT
-# The two no-DNAT paths go to a second, identical generation (ready, not
+#   veth alone     a bare namespace (no netfilter, so no conntrack) linked
+#                  by a veth pair of its own into the second generation's
+#                  netns: the hop every generation has, and nothing else.
+#                  With "veth, no DNAT" it splits what forwarding costs
+#                  against direct into the veth hop and the connection
+#                  tracking that any DNAT needs.
+# The no-DNAT paths go to a second, identical generation (ready, not
 # active): a server keeps TIME_WAIT for 60 s, and a SYN that lands on one
 # left by another path (same 4-tuple after masquerade, other timestamps)
 # is refused by PAWS and retried a second later, so paths that share a
@@ -68,6 +74,11 @@ route_is_ours "$ADDR2" "$(json_field "$SVC" 2 veth)" || exit 1
 make_client_host || exit 1
 HOST_ADDR=$CLIENT_HOST_ADDR
 ip -n "$CLIENT_NS" route add "$ADDR2/32" via "$HOST_ADDR" || exit 1
+BARE_NS=gen-t$RUN-bare GNS2=$(json_field "$SVC" 2 netns) BARE_ADDR=10.213.238.2
+ip netns add "$BARE_NS" && ip -n "$BARE_NS" link set lo up &&
+	ip -n "$BARE_NS" link add eth0 type veth peer name bare0 netns "$GNS2" &&
+	ip -n "$BARE_NS" addr add 10.213.238.1/30 dev eth0 && ip -n "$BARE_NS" link set eth0 up &&
+	ip -n "$GNS2" addr add "$BARE_ADDR/30" dev bare0 && ip -n "$GNS2" link set bare0 up || exit 1
 
 mkdir -p "$NG"
 {
@@ -80,15 +91,16 @@ nginx_start "$NG" || exit 1
 
 # path -> how to run a client there, and the URL.
 declare -A WHERE=([direct]="ip netns exec $GNS" [loopback]="" [clientns]="ip netns exec $CLIENT_NS"
-	[proxy]="" [veth]="" [routed]="ip netns exec $CLIENT_NS")
+	[proxy]="" [veth]="" [routed]="ip netns exec $CLIENT_NS" [bare]="ip netns exec $BARE_NS")
 declare -A URL=([direct]="http://127.0.0.1:9501/" [loopback]="http://127.0.0.1:$PORT/"
 	[clientns]="http://$HOST_ADDR:$PORT/" [proxy]="http://127.0.0.1:$NPORT/"
-	[veth]="http://$ADDR2:9501/" [routed]="http://$ADDR2:9501/")
+	[veth]="http://$ADDR2:9501/" [routed]="http://$ADDR2:9501/" [bare]="http://$BARE_ADDR:9501/")
 declare -A NAME=([direct]="direct, in the generation's netns" [loopback]="gen DNAT, from loopback"
 	[clientns]="gen DNAT, from a client netns" [proxy]="nginx reverse proxy (upstream keepalive)"
 	[veth]="host to a generation's address (veth, no DNAT)"
-	[routed]="client netns to a generation's address (routed, no DNAT)")
-PATHS="direct loopback clientns proxy veth routed"
+	[routed]="client netns to a generation's address (routed, no DNAT)"
+	[bare]="bare netns to a generation over a veth of its own (no conntrack)")
+PATHS="direct loopback clientns proxy veth routed bare"
 
 for p in $PATHS; do
 	out=$(${WHERE[$p]} curl -s -m 3 "${URL[$p]}")
@@ -118,16 +130,16 @@ done
 
 for m in ka nc; do
 	what=$([ $m = ka ] && echo "keep-alive" || echo "new connection per request")
-	for p in loopback clientns direct proxy veth routed; do
+	for p in loopback clientns direct proxy veth routed bare; do
 		record "forwarding, $what: throughput" "${NAME[$p]}" "req/s" higher $(cat "$T/$m.$p.rps")
 	done
-	for p in loopback clientns direct proxy veth routed; do
+	for p in loopback clientns direct proxy veth routed bare; do
 		record "forwarding, $what: p50 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p50")
 		record "forwarding, $what: p99 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p99")
 	done
 done
 if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
-	for p in direct loopback clientns veth routed; do
+	for p in direct loopback clientns veth routed bare; do
 		perf record -q -a -g -o "$T/perf.$p" -- sleep "$RUN_S" 2> /dev/null &
 		pp=$!
 		${WHERE[$p]} wrk -t1 -c32 -d"${RUN_S}s" -H "Connection: close" "${URL[$p]}" > "$T/perf.$p.wrk" 2>&1
