@@ -123,7 +123,7 @@ demo: deps all tools
 	tests/demo.sh $(B)
 
 # make bench (root): gen against what users do today, in one run, about
-# six minutes; the table, a Markdown report and plots go to
+# five and a half minutes; the table, a Markdown report and plots go to
 # tests/bench/results/.
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEBS="$(DEBS) $(BENCH_DEBS)"

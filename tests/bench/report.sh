@@ -138,6 +138,9 @@ summary() {
 		row("    keep-alive, from the host", "forwarding, keep-alive: throughput", "gen DNAT, from loopback", "host to a generation'"'"'s address (veth, no DNAT)")
 		row("    new connection, from the host", "forwarding, new connection per request: throughput", "gen DNAT, from loopback", "host to a generation'"'"'s address (veth, no DNAT)")
 		row("    new connection, from a client netns", "forwarding, new connection per request: throughput", "gen DNAT, from a client netns", "client netns to a generation'"'"'s address (routed, no DNAT)")
+		printf "%-50s %8s %8s %10s\n", "  where it goes: a veth alone, then conntrack", "direct", "veth", "+conntrack"
+		row("    keep-alive", "forwarding, keep-alive: throughput", "direct, in the generation'"'"'s netns", "bare netns to a generation over a veth of its own (no conntrack)", "host to a generation'"'"'s address (veth, no DNAT)")
+		row("    new connection per request", "forwarding, new connection per request: throughput", "direct, in the generation'"'"'s netns", "bare netns to a generation over a veth of its own (no conntrack)", "host to a generation'"'"'s address (veth, no DNAT)")
 		printf "%-50s %8s %8s\n", "a generation'"'"'s objects", "gend", "by hand"
 		row("  set-up (cgroup, netns, veth, exec)", "set-up: cgroup, netns, veth, addresses, route, process exec'"'"'d", "gend", "ip commands")
 		split("1 process|100 processes|1000 processes", P, "|")
