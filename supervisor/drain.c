@@ -61,7 +61,7 @@ static int count_procs(struct generation *g, unsigned *ret) {
         return cg_count_procs(g->cgroup, IDLE_CGROUP, ret);
 }
 
-static void look_procs(struct generation *g, uint64_t now);
+static void look_procs(struct generation *g, uint64_t now, bool exact);
 
 /* A draining generation's counts are the drain's, kept by its events. */
 static bool followed(const struct generation *g) {
@@ -77,7 +77,7 @@ int gen_count(struct generation *g) {
         int r;
 
         if (followed(g)) {
-                look_procs(g, now_usec(CLOCK_MONOTONIC));
+                look_procs(g, now_usec(CLOCK_MONOTONIC), true);
                 return conns_known(g) ? 0 : count_conns(g);
         }
         r = count_procs(g, &g->procs);
@@ -110,7 +110,7 @@ int gend_count_all(struct gend *d, struct service *only) {
                         if ((only && s != only) || !countable(g))
                                 continue;
                         if (followed(g))
-                                look_procs(g, now);
+                                look_procs(g, now, true);
                         else if (count_procs(g, &g->procs) < 0)
                                 r = r < 0 ? r : -EIO;
                         if (conns && r >= 0 && g->has_block && !conns_known(g))
@@ -396,9 +396,24 @@ static void idle_ask(struct generation *g) {
 }
 
 /* Reads the process count, and keeps since when it is at its quiet level. */
-static void look_procs(struct generation *g, uint64_t now) {
+static void look_procs(struct generation *g, uint64_t now, bool exact) {
         unsigned procs;
-        int r = count_procs(g, &procs);
+        int r;
+
+        /* Above the quiet level by the exits alone: a fork since the last
+         * scan would only add to it, so the cgroup is not read again until
+         * the exits bring the count down to the level (a generation whose
+         * workers fork per request exits hundreds of times a second). What
+         * gen list shows is counted exactly. */
+        if (!exact && g->procwatch && procwatch_live(g->procwatch) > g->quiet_level) {
+                procs = procwatch_live(g->procwatch);
+                if (procs != g->procs)
+                        g->procs_moved = true;
+                g->procs = procs;
+                g->procs_since = 0;
+                return;
+        }
+        r = count_procs(g, &procs);
 
         if (r < 0 && g->procwatch) {
                 /* Out of pidfds (or file descriptors): polled from now on. */
@@ -467,7 +482,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         struct quiet_view v;
         (void)usec;
 
-        look_procs(g, now);
+        look_procs(g, now, false);
         if (conns_due(g, now))
                 recount_conns(g, now);
         /* No process left: no task can run, nobody to ask. */
@@ -521,7 +536,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         /* The processes counted now; the connections by the cut's own
          * list (one dump, not two). */
         if (followed(g))
-                look_procs(g, now_usec(CLOCK_MONOTONIC));
+                look_procs(g, now_usec(CLOCK_MONOTONIC), true);
         else if (count_procs(g, &g->procs) < 0)
                 log_warn("%s: generation %u: counting what the deadline cuts: %s", g->svc->name,
                          g->n, err_msg());

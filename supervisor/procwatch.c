@@ -22,6 +22,7 @@ struct procwatch {
         void *userdata;
         struct watched *v;              /* sorted by pid */
         unsigned n;
+        unsigned live;                  /* of v, those whose exit has not come */
 };
 
 static void forget(struct watched *w) {
@@ -63,6 +64,8 @@ static int on_exit_ready(sd_event_source *s, int fd, uint32_t revents, void *use
         (void)fd, (void)revents;
 
         sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        if (w->live)
+                w->live--;
         w->fn(w->userdata);
         return 0;
 }
@@ -145,8 +148,13 @@ int procwatch_scan(struct procwatch *w, unsigned *ret_count) {
         free(w->v);
         w->v = v;
         w->n = n;
+        w->live = n;
         if (r < 0)
                 return r;
         *ret_count = n;
         return 0;
+}
+
+unsigned procwatch_live(const struct procwatch *w) {
+        return w->live;
 }

@@ -18,4 +18,7 @@ int procwatch_new(sd_event *e, const char *cgroup, const char *skip, procwatch_f
 /* Reads the cgroup: watches the processes new to it, forgets the gone;
  * *ret_count: how many live there now. */
 int procwatch_scan(struct procwatch *w, unsigned *ret_count);
+/* Without reading the cgroup: the processes of the last scan whose exit
+ * has not come. At most the live count: what forked since is not in it. */
+unsigned procwatch_live(const struct procwatch *w);
 void procwatch_free(struct procwatch *w);

@@ -27,6 +27,8 @@ tp_policy "$SVC" "$PORT" "[drain]" "idle = exec $TP --status" "idle-interval = 2
 tp_policy "${SVC}f" $((PORT + 1)) "[drain]" "idle = http GET /tasks 200" "idle-interval = 200ms" \
 	"settle = 500ms" "timeout = 2s"
 tp_policy "${SVC}s" $((PORT + 2)) "[drain]" "quiet-procs = 0" "stop-signal = SIGTERM"
+# The sample (tests/tools/sample.c), whose GET /handoff hands a task on.
+POLICY_PORT=$((PORT + 3)) write_policy "${SVC}h"
 start_gend || exit 1
 
 count() { ls "$T/markers/$1" | grep -c "^$2-$3-"; }       # SERVICE KIND GEN
@@ -134,7 +136,30 @@ echo "# stop-signal generation 1: $q tasks queued, $c cut"
 check "... and generation 1 finished its queued tasks on SIGTERM before it exited" \
 	bash -c "[ $q -gt 0 ] && [ $c = 0 ] && grep -q 'taskpool: every task done (' '$T/log/${SVC}s/1.log'"
 
+# 5. A task handed on to a process forked after the drain began, once the
+# process that had it exits: the drain reads the cgroup again when the
+# exits bring the count down to the quiet level, finds the new process,
+# and waits for it.
+G new "${SVC}h" > /dev/null 2>&1
+curl -s -m 2 "http://127.0.0.1:$((PORT + 3))/handoff" > /dev/null
+first=$(ls "$T/markers" | sed -n 's/^start-1-//p' | head -1)
+G new "${SVC}h" > /dev/null 2>&1
+check "handoff: generation 1 drains while its task process waits" \
+	[ "$(json_field "${SVC}h" 1 state)" = draining ]
+# From here gend is not asked (gen list counts exactly): its log says when.
+touch "$T/markers/handoff-go"
+for _ in $(seq $((150 * ${GEN_TEST_TIME_SCALE:-1}))); do
+	grep -q "${SVC}h: generation 1 retired" "$T/gend.log" && break
+	sleep 0.1
+done
+done_pid=$(ls "$T/markers" | sed -n 's/^done-1-//p' | head -1)
+echo "# handoff: task process $first, the task in ${done_pid:-none}"
+handed_on() { [ -n "$first" ] && [ -n "$done_pid" ] && [ "$done_pid" != "$first" ]; }
+check "... finishes the task in a process forked since the drain began" handed_on
+check "... and only then retires, clean" grep -q "${SVC}h: generation 1 retired: clean after" "$T/gend.log"
+
 G retire "${SVC}" 2 --force --wait > /dev/null 2>&1
 G retire "${SVC}s" 2 --force --wait > /dev/null 2>&1
+G retire "${SVC}h" 2 --force --wait > /dev/null 2>&1
 stop_gend
 check "gend's log has no sanitizer report" no_sanitizer_reports

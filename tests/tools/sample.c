@@ -9,6 +9,11 @@
  *   GET /int80    getpid through the i386 ABI (int $0x80): "int80 RESULT"
  *   GET /forkbomb forks as fast as it can for 3 s: "forks N refused M"
  *   GET /hog      a child touches memory, 1 MiB at a time, up to 1 GiB
+ *   GET /handoff  a task process that waits for SAMPLE_MARKERS/handoff-go
+ *                 (at most 30 s), then forks the task proper and exits at
+ *                 once, as a daemonizing worker does: the task runs in a
+ *                 process that did not exist when the drain began
+ *                 (start-N-PID names the first, done-N-PID the second)
  *   GET /try/OP/ARG  tries what a contained generation must not manage and
  *                 answers "ok ..." or "errno N": read/PATH (answers the
  *                 first line), append/PATH, rewrite/PATH (writes back what
@@ -86,6 +91,20 @@ static void task(int ms) {
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
         touch("done", getpid());
+        _exit(0);
+}
+
+/* A task handed on once the test says so (its file appears): a process
+ * that forks the task and goes. */
+static void handoff(int task_ms) {
+        char go[512];
+        struct timespec tick = { 0, 10000000L };
+
+        snprintf(go, sizeof(go), "%s/handoff-go", markers ? markers : ".");
+        for (int i = 0; i < 3000 && access(go, F_OK) < 0; i++)
+                nanosleep(&tick, NULL);
+        if (fork() == 0)
+                task(task_ms);
         _exit(0);
 }
 
@@ -348,6 +367,16 @@ static void serve(int fd, int task_ms, int health) {
                                    WIFSIGNALED(st) ? "killed by signal" : "exited",
                                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
                 answer(fd, 200, body, len);
+        } else if (strncmp(req, "GET /handoff", 12) == 0) {
+                pid_t pid = fork();
+                if (pid == 0) {
+                        close(fd);
+                        handoff(task_ms);
+                }
+                if (pid > 0)
+                        touch("start", pid);
+                int len = snprintf(body, sizeof(body), "generation %s\n", gen);
+                answer(fd, pid > 0 ? 200 : 500, body, len);
         } else if (strncmp(req, "GET /try/", 9) == 0) {
                 size_t len = try_op(req + 9, body, sizeof(body));
                 answer(fd, 200, body, len);
