@@ -652,15 +652,18 @@ int control_listen(struct gend *d) {
                 close(fd);
                 return err_setx(-r, "sd_event_add_io: %s", strerror(-r));
         }
+        if ((r = gen_listen(d, on_notice)) < 0) {
+                close(fd);
+                return r;
+        }
         d->listen_fd = fd;
-        d->listener = on_notice;
         return 0;
 }
 
 void control_close(struct gend *d) {
         while (d->clients)
                 client_free(d->clients);
-        d->listener = NULL;
+        gen_unlisten(d, on_notice);
         if (d->listen_fd >= 0) {
                 close(d->listen_fd);
                 unlink(d->socket_path);

@@ -498,7 +498,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         };
         switch (quiet_decide(&v, &since)) {
         case QUIET_DONE:
-                gen_fire(g, EV_QUIESCENT);      /* g may be gone */
+                g->drain_done(g, EV_QUIESCENT);  /* g may be gone */
                 return 0;
         case QUIET_CONFIRM:
                 if (!idle_running(g->idle))
@@ -548,7 +548,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_warn("%s: generation %u: %s", g->svc->name, g->n, err_msg());
         else
                 g->conns = g->cut->conns;
-        gen_fire(g, EV_DEADLINE);
+        g->drain_done(g, EV_DEADLINE);
         return 0;
 }
 
@@ -570,10 +570,11 @@ int drain_rearm(struct generation *g) {
 
 /* Entry of draining: from its first entry on, the deadline stays where it
  * was (a rollback that did not apply, or a restarted gend, resumes it). */
-void drain_enter(struct generation *g) {
+void drain_enter(struct generation *g, gen_report_fn done) {
         const struct policy *p = g->policy;
         int r;
 
+        g->drain_done = done;
         if (!g->drain_usec)
                 g->drain_usec = now_usec(CLOCK_MONOTONIC);
         g->procs_since = g->idle_since = g->idle_last = g->idle_next = g->ct_counted = 0;
@@ -598,7 +599,6 @@ void drain_enter(struct generation *g) {
                 return;
         }
         drain_events_open(g->svc->d);   /* if gend's start did not */
-        gen_watch_cgroup(g);
         watch_procs(g);
         if (p->idle != IDLE_NONE && !g->idle &&
             idle_new(g->svc->d->event, p, &g->probe_target, on_idle_done, g, &g->idle) < 0)

@@ -120,7 +120,8 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
         /* gend is a subreaper: orphans of every generation land here too. */
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-                if (!fwd_child_exited(d->fwd, pid, status))
+                if (!fwd_child_exited(d->fwd, pid, status) &&
+                    !jobs_child_exited(d, pid, status))
                         gen_child_exited(d, pid, status);
         return 0;
 }
@@ -319,6 +320,8 @@ static int setup(struct gend *d) {
         if (!d->blocks_used)
                 return err_set(ENOMEM, "address pool");
         d->base.dns = loopback_resolver();
+        if ((r = gen_listen(d, job_notice)) < 0)        /* before anything can change */
+                return r;
         /* Records first, then the rules made to match them, then what else
          * uses the pool. */
         if ((r = gend_adopt(d)) < 0)
@@ -329,6 +332,25 @@ static int setup(struct gend *d) {
                 return r;
         drain_events_open(d);           /* says so itself if it cannot */
         return control_listen(d);
+}
+
+/* At exit: memory only; the generations and their objects stay. */
+static void services_free(struct gend *d) {
+        while (d->services) {
+                struct service *s = d->services;
+                d->services = s->next;
+                jobs_free(s);
+                retired_prune(s, true);
+                while (s->gens) {
+                        struct generation *g = s->gens;
+                        s->gens = g->next;
+                        gen_free(g);
+                }
+                policy_unref(s->policy);
+                free(s->name);
+                free(s);
+        }
+        drain_events_close(d);
 }
 
 static void gend_free(struct gend *d) {

@@ -23,6 +23,11 @@ struct job;
 struct idle;
 struct procwatch;
 struct release;
+struct generation;
+
+/* How the drain and the teardown tell the lifecycle (generation.c) that
+ * they are over: the event it fires. g may be gone afterwards. */
+typedef void (*gen_report_fn)(struct generation *g, enum gen_event e);
 
 struct generation {
         struct service *svc;
@@ -86,10 +91,14 @@ struct generation {
         enum forced_by forced_by;       /* why it was forced (kept in the record) */
         struct drain_cut *cut;          /* what the force cut */
 
+        gen_report_fn drain_done;       /* quiescent or deadline: to the lifecycle */
+
         /* teardown (frozen or failing): freeze, kill, remove */
-        sd_event_source *cg_watch;      /* cgroup.events, from draining (or teardown) on */
         sd_event_source *teardown_timer;
         int teardown_step;
+        gen_report_fn teardown_done;    /* gone: to the lifecycle */
+
+        sd_event_source *cg_watch;      /* cgroup.events, from draining on (generation.c) */
 };
 
 /* A generation whose drain was forced stays in gen list, as retired with
@@ -140,6 +149,9 @@ struct notice {
         enum gen_state from;
 };
 
+typedef void (*notice_fn)(struct gend *d, const struct notice *n);
+#define NOTICE_LISTENERS_MAX 4
+
 struct gend {
         sd_event *event;
         struct service *services;
@@ -171,7 +183,7 @@ struct gend {
         unsigned n_clients;
         int listen_fd, lock_fd;
         char *socket_path;
-        void (*listener)(struct gend *d, const struct notice *n);
+        notice_fn listeners[NOTICE_LISTENERS_MAX]; /* in the order they came */
 };
 
 /* service.c: the services, their policies */
@@ -179,7 +191,6 @@ struct service *service_find(struct gend *d, const char *name);
 int service_add(struct gend *d, const char *name, struct policy *p, struct service **ret);
 void service_serving_note(struct service *s, char *buf, size_t n);
 unsigned gend_live_count(struct gend *d, unsigned *ret_services);
-void services_free(struct gend *d);
 int gend_reload(struct gend *d);
 void services_status(struct gend *d);
 
@@ -198,6 +209,10 @@ int gen_alloc(struct service *s, struct generation **ret);
 int gen_start(struct generation *g, const char *dir);
 void gen_child_exited(struct gend *d, pid_t pid, int status);
 void gen_notify_created(struct generation *g);
+/* The lifecycle's notices go to each listener, in the order they came
+ * (the jobs first: gend's start). */
+int gen_listen(struct gend *d, notice_fn fn);
+void gen_unlisten(struct gend *d, notice_fn fn);
 uint64_t gen_age_usec(const struct generation *g);
 struct rules_target gen_rules_target(struct generation *g);
 int gen_watch_pidfd(struct generation *g);
@@ -216,8 +231,8 @@ int records_load(struct gend *d, int (*fn)(struct gend *d, const char *svc,
 /* adopt.c: a restarted gend takes its generations back */
 int gend_adopt(struct gend *d);
 
-/* drain.c */
-void drain_enter(struct generation *g);
+/* drain.c: the entry action of draining; done hears its end */
+void drain_enter(struct generation *g, gen_report_fn done);
 void drain_stop(struct generation *g);
 int drain_rearm(struct generation *g);          /* new deadline or --now */
 /* Count again now: something changed (its main process exited). */
@@ -232,17 +247,16 @@ bool drain_child_exited(struct generation *g, pid_t pid, int status);
 void drain_note_retired(struct generation *g);
 void retired_prune(struct service *s, bool all);
 struct retired_note *retired_find(struct service *s, unsigned n);
-/* teardown.c */
-void teardown_enter(struct generation *g);
+/* teardown.c: the entry action of frozen and failing; done hears its end */
+void teardown_enter(struct generation *g, gen_report_fn done);
 void teardown_stop(struct generation *g);
-/* Its main process is gone: killed, its cgroup may be empty now. May free g. */
+/* Look again: its cgroup.events changed, or its main process is gone
+ * (killed: its cgroup may be empty now). May free g. */
 void teardown_poke(struct generation *g);
 /* Gives back the blocks whose links are gone (done by itself soon after a
  * removal). now: links still there are deleted by request, for a pool
  * that has no other free block, and at gend's end. */
 void release_look(struct gend *d, bool now);
-/* The one watch of its cgroup.events, from its drain (or teardown) on. */
-void gen_watch_cgroup(struct generation *g);
 int gen_count(struct generation *g);
 /* Live generations' processes and connections (of one service, or all),
  * for gen list: one walk of the conntrack table, and none when not needed. */

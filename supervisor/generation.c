@@ -1,12 +1,16 @@
 /* A generation's life on the supervisor side: its kernel objects and
  * process, its readiness probe, and the one place where a state change
  * has its consequences (gen_fire): exit and entry actions, the record on
- * disk, the notice to jobs and listeners. */
+ * disk, the notice to its listeners (the jobs, the control socket). The
+ * drain and the teardown, entry actions, report their end by the
+ * callback they are given, and hear what changes (the main process's
+ * end, cgroup.events) from here. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,7 +23,6 @@
 #include "../sandbox/veth.h"
 #include "gend.h"
 #include "idle.h"
-#include "job.h"
 #include "log.h"
 #include "probe.h"
 
@@ -64,6 +67,7 @@ void gen_free(struct generation *g) {
         drain_stop(g);
         teardown_stop(g);
         sd_event_source_disable_unref(g->pidfd_watch);
+        sd_event_source_disable_unref(g->cg_watch);
         if (g->pidfd >= 0)
                 close(g->pidfd);
         cut_free(g->cut);
@@ -83,6 +87,49 @@ static void release_block(struct generation *g) {
         if (g->has_block && g->block < g->svc->d->n_blocks)
                 g->svc->d->blocks_used[g->block] = 0;
         g->has_block = false;
+}
+
+/* Something changed that the state's own work waits for: the main
+ * process ended, or cgroup.events (emptied, frozen). May free g. */
+static void poke(struct generation *g) {
+        if (g->state == GEN_DRAINING)
+                drain_poke(g);
+        else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
+                teardown_poke(g);
+}
+
+static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        (void)s, (void)ev;
+        poke(userdata);         /* may free it */
+        return 0;
+}
+
+/* One watch of cgroup.events from the drain's start to the generation's
+ * end: closing an inotify watch, or the instance, takes an RCU grace
+ * period, milliseconds between the decision and the freeze. */
+static void watch_cgroup(struct generation *g) {
+        struct gend *d = g->svc->d;
+        _cleanup_free_ char *events = NULL;
+        int r;
+
+        if (!g->cgroup || g->cg_watch)
+                return;
+        if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0) {
+                events = NULL;
+                r = -ENOMEM;
+        } else
+                r = sd_event_add_inotify(d->event, &g->cg_watch, events, IN_MODIFY, on_cg_event, g);
+        if (r < 0 && r != -ENOENT && !d->said_inotify) {
+                d->said_inotify = true;
+                log_warn("inotify(%s): %s; a generation's emptying and freezing are seen by "
+                         "polling instead", events ? events : "cgroup.events", strerror(-r));
+        }
+}
+
+/* The drain's and the teardown's end: the event they name. */
+static void report(struct generation *g, enum gen_event e) {
+        if (gen_fire(g, e) < 0)
+                log_error("%s: generation %u: %s", g->svc->name, g->n, err_msg());
 }
 
 static void exit_state(struct generation *g, enum gen_state old) {
@@ -110,6 +157,7 @@ static void exit_state(struct generation *g, enum gen_state old) {
 void gen_enter_state(struct generation *g) {
         switch (g->state) {
         case GEN_ACTIVE:
+                g->cg_watch = sd_event_source_disable_unref(g->cg_watch);  /* rolled back */
                 g->svc->active = g;
                 g->drain_usec = 0;
                 g->drain_timeout_usec = 0;
@@ -119,14 +167,17 @@ void gen_enter_state(struct generation *g) {
                 g->cut = NULL;
                 break;
         case GEN_DRAINING:
-                drain_enter(g);
+                watch_cgroup(g);
+                drain_enter(g, report);
                 break;
         case GEN_FROZEN:
         case GEN_FAILING:
-                teardown_enter(g);
+                watch_cgroup(g);
+                teardown_enter(g, report);
                 break;
         case GEN_RETIRED:
         case GEN_FAILED:
+                g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
                 release_block(g);
                 break;
         default:
@@ -157,17 +208,34 @@ static void log_change(struct generation *g, enum gen_state from) {
                          gen_state_to_string(g->state));
 }
 
+int gen_listen(struct gend *d, notice_fn fn) {
+        for (unsigned i = 0; i < NOTICE_LISTENERS_MAX; i++)
+                if (!d->listeners[i]) {
+                        d->listeners[i] = fn;
+                        return 0;
+                }
+        return err_setx(ENOSPC, "no room for another listener of the lifecycle");
+}
+
+void gen_unlisten(struct gend *d, notice_fn fn) {
+        unsigned k = 0;
+
+        for (unsigned i = 0; i < NOTICE_LISTENERS_MAX; i++)
+                if (d->listeners[i] != fn)
+                        d->listeners[k++] = d->listeners[i];
+        while (k < NOTICE_LISTENERS_MAX)
+                d->listeners[k++] = NULL;
+}
+
 static void notify(struct generation *g, enum notice_kind kind, enum gen_state from) {
         struct notice n = { .kind = kind, .g = g, .from = from };
         struct gend *d = g->svc->d;
 
-        if (kind == NOTICE_STATE) {
-                job_notice(g->svc, g, from);
+        if (kind == NOTICE_STATE)
                 services_status(d);
-        }
         limits_watch_update(d);
-        if (d->listener)
-                d->listener(d, &n);
+        for (unsigned i = 0; i < NOTICE_LISTENERS_MAX && d->listeners[i]; i++)
+                d->listeners[i](d, &n);
 }
 
 void gen_notify_created(struct generation *g) {
@@ -507,17 +575,12 @@ static void main_exited(struct generation *g, int status) {
         default:
                 log_info("%s: generation %u: main process exited (%s)", svc, g->n, how);
                 save(g);
-                if (g->state == GEN_DRAINING)
-                        drain_poke(g);
-                else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
-                        teardown_poke(g);       /* may free g */
+                poke(g);                /* may free g */
         }
 }
 
 void gen_child_exited(struct gend *d, pid_t pid, int status) {
         for (struct service *s = d->services; s; s = s->next) {
-                if (job_child_exited(s, pid, status))
-                        return;
                 for (struct generation *g = s->gens; g; g = g->next) {
                         if (g->probe && probe_child_exited(g->probe, pid, status))
                                 return;

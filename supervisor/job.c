@@ -595,8 +595,15 @@ static void plan_restart(struct service *s, struct generation *crashed) {
                  s->restarts_in_window, s->policy->restart_burst);
 }
 
-void job_notice(struct service *s, struct generation *g, enum gen_state from) {
+void job_notice(struct gend *d, const struct notice *n) {
+        struct generation *g = n->g;
+        struct service *s = g->svc;
+        enum gen_state from = n->from;
         struct job *j = s->jobs;
+
+        (void)d;
+        if (n->kind != NOTICE_STATE)
+                return;
 
         /* The active generation died: its rules go (clients are refused at
          * once rather than left waiting on a dead address), unless a job in
@@ -613,9 +620,13 @@ void job_notice(struct service *s, struct generation *g, enum gen_state from) {
                 schedule(j);
 }
 
-bool job_child_exited(struct service *s, pid_t pid, int status) {
-        struct job *j = s->jobs;
-        return j && j->probe && probe_child_exited(j->probe, pid, status);
+bool jobs_child_exited(struct gend *d, pid_t pid, int status) {
+        for (struct service *s = d->services; s; s = s->next) {
+                struct job *j = s->jobs;
+                if (j && j->probe && probe_child_exited(j->probe, pid, status))
+                        return true;
+        }
+        return false;
 }
 
 void jobs_free(struct service *s) {

@@ -46,9 +46,10 @@ int job_submit(struct service *s, const struct job_request *req, job_done_t done
 void job_detach(struct job *j);
 /* The generation a job is about, once known (0 before). */
 unsigned job_target(const struct job *j);
-/* The lifecycle tells the jobs of g's service that g changed state. */
-void job_notice(struct service *s, struct generation *g, enum gen_state from);
+/* The jobs listen to the lifecycle (gen_listen): a generation of their
+ * service changed state. */
+void job_notice(struct gend *d, const struct notice *n);
 /* The reaper hands exited pids here (a job's readiness re-check). */
-bool job_child_exited(struct service *s, pid_t pid, int status);
+bool jobs_child_exited(struct gend *d, pid_t pid, int status);
 void jobs_free(struct service *s);
 const char *job_type_to_string(enum job_type t);

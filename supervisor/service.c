@@ -4,7 +4,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "gend.h"
-#include "job.h"
 #include "log.h"
 
 struct service *service_find(struct gend *d, const char *name) {
@@ -36,25 +35,6 @@ void service_serving_note(struct service *s, char *buf, size_t n) {
                 snprintf(buf, n, "generation %u is still serving", s->active->n);
         else
                 snprintf(buf, n, "no generation of %s is serving", s->name);
-}
-
-/* At exit: memory only; the generations and their objects stay. */
-void services_free(struct gend *d) {
-        while (d->services) {
-                struct service *s = d->services;
-                d->services = s->next;
-                jobs_free(s);
-                retired_prune(s, true);
-                while (s->gens) {
-                        struct generation *g = s->gens;
-                        s->gens = g->next;
-                        gen_free(g);
-                }
-                policy_unref(s->policy);
-                free(s->name);
-                free(s);
-        }
-        drain_events_close(d);
 }
 
 unsigned gend_live_count(struct gend *d, unsigned *ret_services) {

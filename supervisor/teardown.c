@@ -1,8 +1,7 @@
 /* The end of a generation: freeze, kill, remove what it made (the entry
- * action of frozen and failing), and the one watch of its cgroup.events
- * that the drain and the teardown share. */
+ * action of frozen and failing). Its cgroup.events changes and its main
+ * process's end come through the lifecycle (teardown_poke). */
 #include <string.h>
-#include <sys/inotify.h>
 
 #include "../sandbox/cgroup.h"
 #include "../sandbox/netns.h"
@@ -13,43 +12,6 @@
 
 #define FREEZE_WAIT_USEC (2 * USEC_PER_SEC)
 #define KILL_WAIT_USEC (5 * USEC_PER_SEC)
-
-static void teardown_step(struct generation *g);
-
-/* cgroup.events changes when the cgroup empties or freezes: the drain
- * counts again, the teardown takes its next step. One watch from the
- * drain's start to the generation's end (closing an inotify instance
- * waits for an RCU grace period, milliseconds between decision and
- * freeze). */
-static int on_cg_event(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
-        struct generation *g = userdata;
-        (void)s, (void)ev;
-
-        if (g->state == GEN_DRAINING)
-                drain_poke(g);
-        else if (g->state == GEN_FROZEN || g->state == GEN_FAILING)
-                teardown_step(g);       /* may free g */
-        return 0;
-}
-
-void gen_watch_cgroup(struct generation *g) {
-        struct gend *d = g->svc->d;
-        _cleanup_free_ char *events = NULL;
-        int r;
-
-        if (!g->cgroup || g->cg_watch)
-                return;
-        if (asprintf(&events, "%s/cgroup.events", g->cgroup) < 0) {
-                events = NULL;
-                r = -ENOMEM;
-        } else
-                r = sd_event_add_inotify(d->event, &g->cg_watch, events, IN_MODIFY, on_cg_event, g);
-        if (r < 0 && r != -ENOENT && !d->said_inotify) {
-                d->said_inotify = true;
-                log_warn("inotify(%s): %s; a generation's emptying and freezing are seen by "
-                         "polling instead", events ? events : "cgroup.events", strerror(-r));
-        }
-}
 
 /* Teardown, the entry action of frozen and failing: freeze, wait until
  * frozen (cgroup.events), cgroup.kill, wait until empty, remove what the
@@ -89,7 +51,7 @@ static int on_teardown_timer(sd_event_source *s, uint64_t usec, void *userdata) 
                          format_duration(d, sizeof(d), KILL_WAIT_USEC));
                 kill_now(g);
         }
-        teardown_step(g);
+        teardown_poke(g);
         return 0;
 }
 
@@ -246,7 +208,14 @@ static void teardown_freeze(struct generation *g, bool populated) {
                 g->teardown_step = TD_KILLED;
 }
 
-static void teardown_step(struct generation *g) {
+/* The steps the cgroup allows now; the lifecycle pokes on every change
+ * of cgroup.events and at the main process's end. That end comes sooner:
+ * the kernel says a cgroup.events change at most every 10 ms (12 ms at
+ * 250 Hz), so "populated 0" right after "frozen" waits out that
+ * interval, while with private-pids (the default) the main process is
+ * the init of its pid namespace, which ends after every other process in
+ * it; without, cgroup.events still says it. */
+void teardown_poke(struct generation *g) {
         bool populated, frozen;
 
         if (!read_cgroup(g, &populated, &frozen))
@@ -262,32 +231,22 @@ static void teardown_step(struct generation *g) {
         if (g->teardown_step == TD_KILLED && !populated) {
                 teardown_stop(g);
                 remove_objects(g);
-                gen_fire(g, EV_GONE);   /* may free g */
+                g->teardown_done(g, EV_GONE);   /* may free g */
         }
-}
-
-/* The kernel says a cgroup.events change at most every 10 ms (12 ms at
- * 250 Hz): "populated 0" right after "frozen" waits out that interval.
- * The main process's end comes sooner, and with private-pids (the
- * default) it is the init of its pid namespace, which ends after every
- * other process in it; without, cgroup.events still says it. */
-void teardown_poke(struct generation *g) {
-        if (g->teardown_step == TD_KILLED)
-                teardown_step(g);       /* may free g */
 }
 
 static int on_teardown_start(sd_event_source *s, uint64_t usec, void *userdata) {
         (void)s, (void)usec;
-        teardown_step(userdata);
+        teardown_poke(userdata);
         return 0;
 }
 
-void teardown_enter(struct generation *g) {
+void teardown_enter(struct generation *g, gen_report_fn done) {
         bool populated, frozen;
 
+        g->teardown_done = done;
         g->teardown_step = TD_START;
         g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
-        gen_watch_cgroup(g);
         /* Frozen now; the rest from the loop: the state change finishes
          * having its consequences before the generation can be gone. */
         if (g->cgroup && read_cgroup(g, &populated, &frozen)) {
@@ -303,6 +262,5 @@ void teardown_enter(struct generation *g) {
 }
 
 void teardown_stop(struct generation *g) {
-        g->cg_watch = sd_event_source_disable_unref(g->cg_watch);
         g->teardown_timer = sd_event_source_disable_unref(g->teardown_timer);
 }
