@@ -17,6 +17,13 @@
 #   routed, no DNAT
 #                  a generation's address from the client namespace: the
 #                  same hops as gen from a client netns, without NAT
+#   veth, conntrack tuned
+#                  "veth, no DNAT" again, with the run's namespace's
+#                  connection tracking set to do the least it can per
+#                  packet (no events, no checksums, no TCP window checks:
+#                  nf_conntrack_events, _checksum, _tcp_be_liberal, all of
+#                  its own namespace, set back after each run): what of
+#                  conntrack's cost any setting takes away
 #   veth alone     a bare namespace (no netfilter, so no conntrack) linked
 #                  by a veth pair of its own into the second generation's
 #                  netns: the hop every generation has, and nothing else.
@@ -91,28 +98,38 @@ nginx_start "$NG" || exit 1
 
 # path -> how to run a client there, and the URL.
 declare -A WHERE=([direct]="ip netns exec $GNS" [loopback]="" [clientns]="ip netns exec $CLIENT_NS"
-	[proxy]="" [veth]="" [routed]="ip netns exec $CLIENT_NS" [bare]="ip netns exec $BARE_NS")
+	[proxy]="" [veth]="" [tuned]="" [routed]="ip netns exec $CLIENT_NS" [bare]="ip netns exec $BARE_NS")
 declare -A URL=([direct]="http://127.0.0.1:9501/" [loopback]="http://127.0.0.1:$PORT/"
 	[clientns]="http://$HOST_ADDR:$PORT/" [proxy]="http://127.0.0.1:$NPORT/"
-	[veth]="http://$ADDR2:9501/" [routed]="http://$ADDR2:9501/" [bare]="http://$BARE_ADDR:9501/")
+	[veth]="http://$ADDR2:9501/" [tuned]="http://$ADDR2:9501/" [routed]="http://$ADDR2:9501/" [bare]="http://$BARE_ADDR:9501/")
 declare -A NAME=([direct]="direct, in the generation's netns" [loopback]="gen DNAT, from loopback"
 	[clientns]="gen DNAT, from a client netns" [proxy]="nginx reverse proxy (upstream keepalive)"
 	[veth]="host to a generation's address (veth, no DNAT)"
+	[tuned]="the same, conntrack set to its least work (no events, checksums, window checks)"
 	[routed]="client netns to a generation's address (routed, no DNAT)"
 	[bare]="bare netns to a generation over a veth of its own (no conntrack)")
-PATHS="direct loopback clientns proxy veth routed bare"
+PATHS="direct loopback clientns proxy veth tuned routed bare"
 
 for p in $PATHS; do
 	out=$(${WHERE[$p]} curl -s -m 3 "${URL[$p]}")
 	[ "$out" = "generation 1" ] || { say "$p: ${URL[$p]} answered '$out'"; exit 1; }
 done
 
+# The run's own namespace's conntrack settings for path "tuned", and back.
+CT_LEAST="net.netfilter.nf_conntrack_events=0 net.netfilter.nf_conntrack_checksum=0 net.netfilter.nf_conntrack_tcp_be_liberal=1"
+CT_AS_WAS=$(for kv in $CT_LEAST; do k=${kv%=*}; echo "$k=$(sysctl -n "$k")"; done) || exit 1
+ct_tune() { [ "$1" = tuned ] && sysctl -qw $CT_LEAST; }
+ct_untune() { [ "$1" = tuned ] && sysctl -qw $CT_AS_WAS; }
+
 # wrk: "Requests/sec: N" and the latency distribution (--latency), in ms.
 wrk_run() {  # MODE(ka|nc) PATH
-	local out hdr=()
+	local out hdr=() rc
 	[ "$1" = nc ] && hdr=(-H "Connection: close")
-	out=$(${WHERE[$2]} timeout $((RUN_S + 10)) wrk -t1 -c32 -d"${RUN_S}s" --latency "${hdr[@]}" "${URL[$2]}" 2>&1) ||
-		{ say "wrk $2: $out"; return 1; }
+	ct_tune "$2"
+	out=$(${WHERE[$2]} timeout $((RUN_S + 10)) wrk -t1 -c32 -d"${RUN_S}s" --latency "${hdr[@]}" "${URL[$2]}" 2>&1)
+	rc=$?
+	ct_untune "$2"
+	[ $rc = 0 ] || { say "wrk $2: $out"; return 1; }
 	echo "$out" | awk -v f="$T/$1.$2" '
 		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
 		/Requests\/sec/ {print $2 >> (f ".rps")}
@@ -130,10 +147,10 @@ done
 
 for m in ka nc; do
 	what=$([ $m = ka ] && echo "keep-alive" || echo "new connection per request")
-	for p in loopback clientns direct proxy veth routed bare; do
+	for p in loopback clientns direct proxy veth tuned routed bare; do
 		record "forwarding, $what: throughput" "${NAME[$p]}" "req/s" higher $(cat "$T/$m.$p.rps")
 	done
-	for p in loopback clientns direct proxy veth routed bare; do
+	for p in loopback clientns direct proxy veth tuned routed bare; do
 		record "forwarding, $what: p50 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p50")
 		record "forwarding, $what: p99 latency" "${NAME[$p]}" ms lower $(cat "$T/$m.$p.p99")
 	done
