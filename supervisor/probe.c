@@ -15,6 +15,12 @@
 #include "../sandbox/spawn.h"
 #include "../sandbox/util.h"
 
+/* The next try after a failed one: 5 ms, doubling, then every 100 ms. A
+ * server is most often ready within milliseconds of its first try, and
+ * one that takes seconds is tried no more often than every 100 ms. Each
+ * timer to the microsecond (sd-event's default accuracy, 0, lets it
+ * slip by 250 ms). */
+#define RETRY_FIRST_USEC (5 * USEC_PER_MSEC)
 #define RETRY_USEC (100 * USEC_PER_MSEC)
 
 struct probe {
@@ -26,6 +32,7 @@ struct probe {
         void *userdata;
         int fd;
         sd_event_source *io, *retry, *deadline, *attempt_timer;
+        uint64_t retry_usec;            /* after the next failed try */
         /* exec probes */
         const struct probe_target *target;
         int cgroup_fd, log_fd;
@@ -87,8 +94,11 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void attempt_failed(struct probe *p) {
+        uint64_t wait = p->retry_usec;
+
         attempt_close(p);
-        if (sd_event_add_time_relative(p->event, &p->retry, CLOCK_MONOTONIC, RETRY_USEC, 0,
+        p->retry_usec = 2 * wait < RETRY_USEC ? 2 * wait : RETRY_USEC;
+        if (sd_event_add_time_relative(p->event, &p->retry, CLOCK_MONOTONIC, wait, 1,
                                        on_retry, p) < 0) {
                 snprintf(p->last, sizeof(p->last), "cannot schedule the next probe");
                 finish(p, -ENOMEM);
@@ -295,13 +305,14 @@ int probe_start(sd_event *e, const struct policy *pol, const struct probe_target
                 return err_set(ENOMEM, "probe");
         *p = (struct probe){ .event = e, .policy = pol, .addr = t->addr, .port = t->port,
                              .done = done, .userdata = userdata, .fd = -1, .target = t,
-                             .cgroup_fd = -1, .log_fd = -1, .join = { -1, -1, -1 } };
+                             .cgroup_fd = -1, .log_fd = -1, .join = { -1, -1, -1 },
+                             .retry_usec = RETRY_FIRST_USEC };
         if (pol->probe == PROBE_EXEC && (r = open_exec(p)) < 0) {
                 probe_free(p);
                 return r;
         }
         r = sd_event_add_time_relative(e, &p->deadline, CLOCK_MONOTONIC,
-                                       pol->ready_timeout_usec, 0, on_deadline, p);
+                                       pol->ready_timeout_usec, 1, on_deadline, p);
         if (r < 0) {
                 probe_free(p);
                 return err_setx(-r, "sd_event_add_time: %s", strerror(-r));
